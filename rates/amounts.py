@@ -20,7 +20,9 @@ from typing import NamedTuple
 MAX_YEN: int = 10**15
 MAX_INPUT_CHARS: int = 100
 
-_CODES = frozenset({"empty", "too_long", "negative", "too_large", "fraction", "unrecognized"})
+_CODES = frozenset(
+    {"empty", "too_long", "negative", "too_large", "fraction", "unrecognized", "ambiguous"}
+)
 
 # NFKC can turn one character into up to 18 (U+FDFA). Bounding the normalised text too keeps every
 # digit run far below int()'s 4300-digit limit without relying on today's Unicode tables.
@@ -117,6 +119,10 @@ class _Unreadable(Exception):
         self.pos = pos
 
 
+class _Ambiguous(Exception):
+    """Spoken shorthand such as "1億5" (1億5千万? 100,000,005?) that a quote must not guess."""
+
+
 class _Source:
     """The user's text, its NFKC form, and the original span behind each normalised character."""
 
@@ -165,6 +171,8 @@ def parse_yen(text: str) -> int:
         negative, value = _read(_tokenize(source.norm))
     except _Unreadable as error:
         raise AmountError("unrecognized", source.fragment(error.pos)) from None
+    except _Ambiguous:
+        raise AmountError("ambiguous", text.strip()) from None
     if negative:
         raise AmountError("negative")
     if value > MAX_YEN:
@@ -216,7 +224,9 @@ def _read(tokens: list[_Token]) -> tuple[bool, Fraction]:
         end += 1
     if end == i:
         raise _Unreadable(tokens[i].start if i < len(tokens) else None)
-    value = _amount(tokens[i:end])
+    # "3万5円" is exact (30,005); only a bare "3万5" is spoken shorthand.
+    yen_follows = any(token.kind == "currency" for token in tokens[end:])
+    value = _amount(tokens[i:end], shorthand_ok=yen_follows)
     seen = set()
     for token in tokens[end:]:
         # Each decoration at most once; a sign after the amount ("3億-2") is not a suffix.
@@ -226,7 +236,7 @@ def _read(tokens: list[_Token]) -> tuple[bool, Fraction]:
     return negative, value
 
 
-def _amount(run: list[_Token]) -> Fraction:
+def _amount(run: list[_Token], shorthand_ok: bool = False) -> Fraction:
     mult = next((k for k, token in enumerate(run) if token.kind == "mult"), None)
     if mult is not None:
         # An English multiplier takes exactly one number and nothing else: "1.2 billion".
@@ -254,6 +264,10 @@ def _amount(run: list[_Token]) -> Fraction:
         scale = unit.value if unit else 1
         if previous_scale is not None and scale >= previous_scale:  # "3万2億"
             raise _Unreadable(group[0].start)
+        tail = index and unit is None and len(group) == 1 and group[0].kind == "num"
+        if tail and group[0].value < 10 and not shorthand_ok:
+            # "1億5" and "3万5" mean 1億5千万 and 3万5千 when spoken; written, they are 1億+5円.
+            raise _Ambiguous()
         value = _group(group, leading=index == 0)
         if index and value >= _GROUP_LIMIT:
             raise _Unreadable(group[0].start)

@@ -242,6 +242,23 @@ def test_amounts_rejects_absurd_amounts_as_too_large(text):
     assert caught.value.code == "too_large"
 
 
+@pytest.mark.parametrize("text", ["1億5", "3万5", "１億５", "2億3"])
+def test_amounts_rejects_spoken_shorthand_as_ambiguous(text):
+    """ "1億5" could mean 1億5千万 or 1億と5円; a quote asks rather than guesses."""
+    with pytest.raises(AmountError) as caught:
+        parse_yen(text)
+    assert (caught.value.code, caught.value.fragment) == ("ambiguous", text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("3万5円", 30_005), ("1億5千万", 150_000_000), ("1万50", 10_050), ("1.5億", 150_000_000)],
+)
+def test_amounts_reads_explicit_forms_near_shorthand(text, expected):
+    """With 円 after it, or two or more digits, the tail is read literally."""
+    assert parse_yen(text) == expected
+
+
 @pytest.mark.parametrize("text", ["1.2345678901億", "100.5円", "0.5", "1.0001k"])
 def test_amounts_rejects_fractions_of_a_yen(text):
     """An amount that is not a whole number of yen is "fraction"."""
