@@ -26,6 +26,13 @@ from dialogs.incident_rules import (
     ppc_determination,
     report_items,
 )
+from dialogs.incident_steps import (
+    INSURER_CODES,
+    TYPE_STEP_CODES,
+    first_aid_steps,
+    insurer_requirements,
+    type_steps,
+)
 
 JST = ZoneInfo("Asia/Tokyo")
 BASE = dict(
@@ -442,3 +449,216 @@ def test_incident_report_items_mark_unknowns_to_find_out():
             True,
         ),
     ]
+
+
+# --- First aid, per-kind steps, insurer requirements ---------------------------------------
+
+
+def test_incident_first_aid_steps():
+    """Everyone gets the same first steps, most urgent first."""
+    assert first_aid_steps() == (
+        "tell_management_set_up_team",
+        "isolate_from_network",
+        "do_not_power_off_or_wipe",
+        "keep_logs_and_screenshots",
+        "write_down_timeline",
+        "do_not_pay_ransom_hedged",
+        "do_not_admit_liability",
+    )
+
+
+TYPE_STEPS_TABLE = [
+    (
+        "card_leak",
+        (
+            "card_tell_psp_acquirer_now",
+            "card_stop_card_handling",
+            "card_maintenance_page_from_other_server",
+            "card_keep_files_and_server_running",
+            "card_pfi_investigation",
+            "police_cybercrime_desk",
+            "ipa_cs_support",
+        ),
+    ),
+    (
+        "ransomware",
+        (
+            "ransom_unplug_cable_and_wifi_keep_power",
+            "ransom_keep_network_devices_powered",
+            "ransom_photograph_note",
+            "evidence_forensics_vendor",
+            "police_cybercrime_desk",
+            "ipa_cs_support",
+            "ransom_decryptors_no_more_ransom_hedged",
+        ),
+    ),
+    (
+        "missent",
+        (
+            "missent_ask_recipient_delete_confirm_in_writing",
+            "missent_record_what_when_whom",
+            "missent_recovered_unviewed_may_not_be_leak_hedged",
+        ),
+    ),
+    (
+        "lost_device",
+        (
+            "lost_police_report",
+            "lost_establish_theft_or_loss",
+            "lost_record_device_and_data",
+            "lost_remote_wipe_after_recording",
+            "lost_change_passwords",
+        ),
+    ),
+    (
+        "insider",
+        (
+            "insider_preserve_logs",
+            "insider_restrict_access",
+            "insider_evidence_before_confronting_hedged",
+            "insider_discovery_excludes_insider_hedged",
+            "police_consult",
+        ),
+    ),
+    (
+        "unauthorized_access",
+        (
+            "access_save_server_logs",
+            "access_change_credentials_after_evidence",
+            "evidence_forensics_vendor",
+            "police_cybercrime_desk",
+            "ipa_cs_support",
+        ),
+    ),
+    ("other", ("other_record_facts_5w1h", "ipa_cs_support")),
+]
+
+
+@pytest.mark.parametrize(("kind", "steps"), TYPE_STEPS_TABLE, ids=[r[0] for r in TYPE_STEPS_TABLE])
+def test_incident_type_steps_per_kind(kind, steps):
+    """Each kind of incident has its own steps, in order."""
+    assert type_steps(facts(kind=kind)) == steps
+
+
+def test_incident_type_steps_cover_every_kind():
+    """The per-kind table has a row for every kind."""
+    assert sorted(r[0] for r in TYPE_STEPS_TABLE) == sorted(KINDS)
+
+
+@pytest.mark.parametrize(
+    ("contractor", "extra"),
+    [
+        ("no", ()),
+        (
+            "yes",
+            (
+                "contractor_identify_roles",
+                "contractor_merchant_usually_reports",
+                "contractor_report_in_writing",
+            ),
+        ),
+        (
+            "unknown",
+            (
+                "contractor_check_involvement",
+                "contractor_identify_roles",
+                "contractor_merchant_usually_reports",
+                "contractor_report_in_writing",
+            ),
+        ),
+    ],
+)
+def test_incident_type_steps_contractor(contractor, extra):
+    """A contractor that is or may be involved adds the entrustment steps at the end."""
+    assert type_steps(facts(contractor=contractor)) == TYPE_STEPS_TABLE[2][1] + extra
+
+
+@pytest.mark.parametrize(
+    ("kind", "has_note"), [("card_leak", True), ("ransomware", False), ("missent", False)]
+)
+def test_incident_type_steps_rakuten_card_note(kind, has_note):
+    """Only a card leak at a Rakuten shop gets the hedged Rakuten note."""
+    steps = type_steps(facts(kind=kind, insurance="rakuten_group"))
+    assert ("card_rakuten_check_rms_terms_hedged" in steps) is has_note
+
+
+@given(any_facts)
+def test_incident_type_steps_never_repeat_first_aid(f):
+    """Per-kind steps come from the catalogue and never repeat a first-aid code."""
+    steps = type_steps(f)
+    assert set(steps) <= set(TYPE_STEP_CODES)
+    assert set(steps).isdisjoint(first_aid_steps())
+    assert len(steps) == len(set(steps))
+
+
+INSURER_TABLE = [
+    (
+        "rakuten_group",
+        (
+            "insurer_notify_now_in_writing",
+            "ms_accident_desk_24h",
+            "rakuten_agent_desk",
+            "publication_requirement_4_routes",
+            "keep_copy_of_every_filing_hedged",
+            "expense_window_180_days_hedged",
+            "keep_receipts_for_every_cost",
+            "consulting_costs_prior_approval",
+            "mimaikin_up_to_1000_yen_per_person",
+            "mimaikin_ask_insurer_first",
+            "no_admission_or_settlement_without_insurer",
+            "fines_not_insurable",
+        ),
+    ),
+    (
+        "sompo",
+        (
+            "insurer_notify_now_in_writing",
+            "sompo_incident_desk_24h",
+            "sompo_support_service_japan_only",
+            "expense_window_check_policy_hedged",
+            "keep_receipts_for_every_cost",
+            "litigation_costs_prior_approval",
+            "mimaikin_ask_insurer_first",
+            "no_admission_or_settlement_without_insurer",
+            "fines_not_insurable",
+        ),
+    ),
+    (
+        "other",
+        (
+            "insurer_notify_now_in_writing",
+            "insurer_desk_check_policy",
+            "publication_requirement_check_policy_hedged",
+            "expense_window_check_policy_hedged",
+            "keep_receipts_for_every_cost",
+            "prior_approval_check_policy_hedged",
+            "mimaikin_ask_insurer_first",
+            "no_admission_or_settlement_without_insurer",
+            "fines_not_insurable",
+        ),
+    ),
+    (
+        "unknown",
+        (
+            "insurance_find_policy",
+            "insurer_notify_now_in_writing",
+            "insurer_desk_check_policy",
+            "publication_requirement_check_policy_hedged",
+            "expense_window_check_policy_hedged",
+            "keep_receipts_for_every_cost",
+            "prior_approval_check_policy_hedged",
+            "mimaikin_ask_insurer_first",
+            "no_admission_or_settlement_without_insurer",
+            "fines_not_insurable",
+        ),
+    ),
+    ("none", ("no_insurer", "lac_emergency_desk_24h", "ipa_cs_support")),
+]
+
+
+@pytest.mark.parametrize(("insurance", "codes"), INSURER_TABLE, ids=[r[0] for r in INSURER_TABLE])
+def test_incident_insurer_requirements_per_insurer(insurance, codes):
+    """What the insurer expects is tailored to the insurance answer."""
+    codes_out = insurer_requirements(facts(insurance=insurance))
+    assert codes_out == codes
+    assert set(codes_out) <= set(INSURER_CODES)
