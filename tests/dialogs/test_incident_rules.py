@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from datetime import date as D
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dialogs.incident_dates import (
+    CHECKLIST_IDS,
+    DEADLINE_CODES,
+    ChecklistItem,
+    checklist,
+    deadlines,
+    reminder_times,
+)
 from dialogs.incident_rules import (
     CASES,
     DATA,
@@ -662,3 +671,336 @@ def test_incident_insurer_requirements_per_insurer(insurance, codes):
     codes_out = insurer_requirements(facts(insurance=insurance))
     assert codes_out == codes
     assert set(codes_out) <= set(INSURER_CODES)
+
+
+# --- Deadlines (規則8条; discovery day = day 1) -------------------------------------------
+
+SENSITIVE = {"data": {"sensitive"}}  # case 1 only: 30-day final report
+RANSOM = {"kind": "ransomware"}  # case 3 only: 60-day final report
+CARD = {"kind": "card_leak", "data": {"card_numbers"}}  # cases 2+3: both dates
+LOST = {"kind": "lost_device"}  # case 3 uncertain: both dates
+
+DEADLINE_TABLE = [
+    # id, discovered on (JST), scenario, prelim_from, prelim_to, final_due, final_due_alt
+    ("brief_example_30", "2026-11-22", SENSITIVE, "2026-11-24", "2026-11-26", "2026-12-21", None),
+    ("brief_example_60", "2026-11-22", RANSOM, "2026-11-24", "2026-11-26", "2027-01-20", None),
+    ("card_both_dates", "2026-11-22", CARD, "2026-11-24", "2026-11-26", "2026-12-21", "2027-01-20"),
+    ("lost_both_dates", "2026-11-22", LOST, "2026-11-24", "2026-11-26", "2026-12-21", "2027-01-20"),
+    ("month_end_30", "2026-01-31", SENSITIVE, "2026-02-02", "2026-02-04", "2026-03-01", None),
+    ("month_end_60", "2026-01-31", RANSOM, "2026-02-02", "2026-02-04", "2026-03-31", None),
+    ("year_end_30", "2026-12-20", SENSITIVE, "2026-12-22", "2026-12-24", "2027-01-18", None),
+    ("year_end_60", "2026-12-20", RANSOM, "2026-12-22", "2026-12-24", "2027-02-17", None),
+    ("year_end_prelim", "2026-12-30", SENSITIVE, "2027-01-01", "2027-01-03", "2027-01-28", None),
+    ("leap_year_30", "2028-02-10", SENSITIVE, "2028-02-12", "2028-02-14", "2028-03-10", None),
+    ("leap_year_60", "2028-02-10", RANSOM, "2028-02-12", "2028-02-14", "2028-04-09", None),
+    ("non_leap_30", "2026-02-10", SENSITIVE, "2026-02-12", "2026-02-14", "2026-03-11", None),
+    ("leap_day_prelim", "2028-02-27", SENSITIVE, "2028-02-29", "2028-03-02", "2028-03-27", None),
+    ("non_leap_prelim", "2026-02-27", SENSITIVE, "2026-03-01", "2026-03-03", "2026-03-28", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("day", "scenario", "prelim_from", "prelim_to", "final_due", "final_alt"),
+    [row[1:] for row in DEADLINE_TABLE],
+    ids=[row[0] for row in DEADLINE_TABLE],
+)
+def test_incident_deadlines_ppc_dates(day, scenario, prelim_from, prelim_to, final_due, final_alt):
+    """PPC dates count the discovery day as day 1, across month ends, year ends and leap days."""
+    f = facts(discovered_at=datetime.fromisoformat(f"{day}T18:00+09:00"), **scenario)
+    dl = deadlines(f, ppc_determination(f), today=D.fromisoformat(day))
+    got = (dl.prelim_from, dl.prelim_to, dl.final_due, dl.final_due_alt)
+    assert tuple(d and d.isoformat() for d in got) == (prelim_from, prelim_to, final_due, final_alt)
+
+
+@pytest.mark.parametrize(
+    ("discovered_at", "final_due"),
+    [
+        (datetime(2026, 3, 31, 23, 59, tzinfo=JST), D(2026, 4, 29)),
+        (datetime(2026, 4, 1, 0, 0, tzinfo=JST), D(2026, 4, 30)),
+        (datetime(2026, 3, 31, 14, 59, tzinfo=UTC), D(2026, 4, 29)),
+        (datetime(2026, 3, 31, 15, 0, tzinfo=UTC), D(2026, 4, 30)),
+    ],
+)
+def test_incident_deadlines_use_the_jst_date_at_midnight(discovered_at, final_due):
+    """23:59 and 00:00 JST fall on different days; a UTC time is converted to JST first."""
+    f = facts(discovered_at=discovered_at, **SENSITIVE)
+    assert deadlines(f, ppc_determination(f), today=D(2026, 4, 1)).final_due == final_due
+
+
+@pytest.mark.parametrize(
+    ("scenario", "codes"),
+    [
+        (
+            SENSITIVE,
+            ("day_count_discovery_is_day_1_hedged", "prelim_3_to_5_days_hedged"),
+        ),
+        (
+            CARD,
+            (
+                "day_count_discovery_is_day_1_hedged",
+                "prelim_3_to_5_days_hedged",
+                "final_30_or_60_file_by_earlier_hedged",
+            ),
+        ),
+        ({}, ()),
+    ],
+)
+def test_incident_deadlines_codes_explain_the_dates(scenario, codes):
+    """The hedging codes name the day-count convention and the 30-or-60 choice."""
+    f = facts(**scenario)
+    assert deadlines(f, ppc_determination(f), today=D(2026, 11, 22)).codes == codes
+
+
+def test_incident_deadlines_none_when_no_report():
+    """No report required or advised: no PPC dates and no individuals' notice code."""
+    f = facts()
+    dl = deadlines(f, ppc_determination(f), today=D(2026, 11, 22))
+    assert (dl.prelim_from, dl.prelim_to, dl.final_due, dl.final_due_alt) == (None,) * 4
+    assert dl.notify_individuals is None
+    assert dl.discovered_on == D(2026, 11, 22)
+
+
+def test_incident_deadlines_my_number_alone_sets_dates():
+    """A My Number leak over 100 people gets PPC dates though APPI alone would not."""
+    f = facts(data={"my_number"}, people="101_to_1000")
+    dl = deadlines(f, ppc_determination(f), today=D(2026, 11, 22))
+    assert (dl.prelim_to, dl.final_due, dl.final_due_alt) == (
+        D(2026, 11, 26),
+        D(2026, 12, 21),
+        None,
+    )
+    assert dl.notify_individuals == "notify_individuals_promptly"
+    assert "mynumber_deadlines_like_appi_hedged" in dl.codes
+
+
+def test_incident_deadlines_my_number_count_with_attack_shows_both_dates():
+    """Improper purpose plus a My Number headcount trigger shows the 30- and 60-day dates."""
+    f = facts(kind="ransomware", data={"my_number"}, people="101_to_1000")
+    dl = deadlines(f, ppc_determination(f), today=D(2026, 11, 22))
+    assert (dl.final_due, dl.final_due_alt) == (D(2026, 12, 21), D(2027, 1, 20))
+
+
+WINDOW_TABLE = [
+    # id, discovered, insurer notified, window start, window end
+    ("domain_example", D(2026, 4, 1), D(2026, 4, 3), D(2026, 4, 1), D(2026, 9, 30)),
+    ("across_year_end", D(2026, 11, 30), D(2026, 12, 1), D(2026, 11, 30), D(2027, 5, 30)),
+    ("same_day_notice", D(2026, 10, 15), D(2026, 10, 15), D(2026, 10, 15), D(2027, 4, 13)),
+    ("across_leap_february", D(2027, 11, 30), D(2027, 12, 1), D(2027, 11, 30), D(2028, 5, 29)),
+]
+
+
+@pytest.mark.parametrize(
+    ("discovered", "notified", "start", "end"),
+    [row[1:] for row in WINDOW_TABLE],
+    ids=[row[0] for row in WINDOW_TABLE],
+)
+def test_incident_deadlines_expense_window_180_days(discovered, notified, start, end):
+    """The Rakuten-scheme window runs from discovery to 180 days after the notice day."""
+    f = facts(
+        discovered_at=datetime(discovered.year, discovered.month, discovered.day, 9, tzinfo=JST),
+        insurance="rakuten_group",
+    )
+    dl = deadlines(f, ppc_determination(f), insurer_notified_on=notified, today=D(2028, 6, 1))
+    assert (dl.expense_window_start, dl.expense_window_end) == (start, end)
+    assert dl.expense_window == "expense_window_180_days_hedged"
+    assert "insurer_notice_assumed_today_hedged" not in dl.codes
+
+
+def test_incident_deadlines_expense_window_assumes_notice_today():
+    """Without a notice date the window assumes the insurer is told today, and says so."""
+    f = facts(discovered_at=datetime(2026, 4, 1, 9, tzinfo=JST), insurance="rakuten_group")
+    dl = deadlines(f, ppc_determination(f), today=D(2026, 4, 3))
+    assert dl.expense_window_end == D(2026, 9, 30)
+    assert "insurer_notice_assumed_today_hedged" in dl.codes
+
+
+@pytest.mark.parametrize(
+    ("insurance", "insurer_notice", "expense_window"),
+    [
+        ("rakuten_group", "insurer_notice_now", "expense_window_180_days_hedged"),
+        ("sompo", "insurer_notice_now", "expense_window_check_policy_hedged"),
+        ("other", "insurer_notice_now", "expense_window_check_policy_hedged"),
+        ("unknown", "insurer_notice_now", "expense_window_check_policy_hedged"),
+        ("none", None, None),
+    ],
+)
+def test_incident_deadlines_insurer_codes(insurance, insurer_notice, expense_window):
+    """Insurer notice is 'now'; only the Rakuten scheme gets dated, others check the policy."""
+    f = facts(insurance=insurance)
+    dl = deadlines(f, ppc_determination(f), today=D(2026, 11, 22))
+    assert (dl.insurer_notice, dl.expense_window) == (insurer_notice, expense_window)
+    assert set(dl.codes) <= set(DEADLINE_CODES)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"today": D(2026, 11, 21)}, ValueError),
+        ({"today": D(2026, 11, 22), "insurer_notified_on": D(2026, 11, 21)}, ValueError),
+        ({"today": datetime(2026, 11, 22, 10, tzinfo=JST)}, TypeError),
+    ],
+)
+def test_incident_deadlines_reject_impossible_dates(kwargs, error):
+    """A today or notice date before discovery, or a datetime for a date, is refused."""
+    f = facts(insurance="rakuten_group")
+    with pytest.raises(error):
+        deadlines(f, ppc_determination(f), **kwargs)
+
+
+# --- Checklist ------------------------------------------------------------------------------
+
+
+def _checklist(f, **kwargs):
+    det = ppc_determination(f)
+    dl = deadlines(f, det, today=D(2026, 11, 22), **kwargs)
+    return checklist(f, det, dl, mynumber_determination(f))
+
+
+CHECKLIST_TABLE = [
+    (
+        "card_leak_rakuten_contractor",
+        {**CARD, "contractor": "yes", "insurance": "rakuten_group"},
+        [
+            ("card_tell_psp", None, False),
+            ("card_stop_checkout", None, False),
+            ("call_insurer", None, False),
+            ("police_consult", None, False),
+            ("ipa_consult", None, False),
+            ("contractor_report_in_writing", None, False),
+            ("card_pfi", None, False),
+            ("ppc_prelim", D(2026, 11, 26), True),
+            ("notify_individuals", None, False),
+            ("publication", None, True),
+            ("ppc_final", D(2026, 12, 21), True),
+            ("expense_window_end", D(2027, 5, 23), True),
+            ("keep_receipts", None, False),
+        ],
+    ),
+    ("missent_small_uninsured", {}, [("consult_incident_desk", None, False)]),
+    (
+        "my_number_payroll_sompo",
+        {"data": {"my_number"}, "people": "101_to_1000", "insurance": "sompo"},
+        [
+            ("call_insurer", None, False),
+            ("ppc_prelim", D(2026, 11, 26), True),
+            ("ppc_form_q1_mynumber_yes", None, False),
+            ("notify_individuals", None, False),
+            ("ppc_final", D(2026, 12, 21), True),
+            ("check_policy_expense_window", None, True),
+            ("keep_receipts", None, False),
+        ],
+    ),
+    (
+        "lost_device_all_unknown",
+        {"kind": "lost_device", "contractor": "unknown", "insurance": "unknown"},
+        [
+            ("check_insurance", None, False),
+            ("police_lost_or_theft_report", None, False),
+            ("contractor_report_in_writing", None, False),
+            ("ppc_prelim", D(2026, 11, 26), True),
+            ("notify_individuals", None, False),
+            ("ppc_final", D(2026, 12, 21), True),
+            ("check_policy_expense_window", None, True),
+            ("keep_receipts", None, False),
+        ],
+    ),
+    (
+        "ransomware_data_unknown_other_insurer",
+        {"kind": "ransomware", "data": {"unknown"}, "insurance": "other"},
+        [
+            ("call_insurer", None, False),
+            ("police_consult", None, False),
+            ("ipa_consult", None, False),
+            ("ppc_prelim", D(2026, 11, 26), True),
+            ("ppc_form_q1_mynumber_yes", None, False),
+            ("notify_individuals", None, False),
+            ("ppc_final", D(2026, 12, 21), True),
+            ("check_policy_expense_window", None, True),
+            ("keep_receipts", None, False),
+        ],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [row[1:] for row in CHECKLIST_TABLE],
+    ids=[row[0] for row in CHECKLIST_TABLE],
+)
+def test_incident_checklist_ids_and_order(changes, expected):
+    """The checklist holds stable ids ordered by urgency, with due dates and hedge flags."""
+    items = _checklist(facts(**changes), insurer_notified_on=D(2026, 11, 24))
+    assert [(i.id, i.due, i.hedged) for i in items] == expected
+
+
+@given(any_facts)
+def test_incident_checklist_follows_the_urgency_order(f):
+    """For any answers the ids are known, unique and in CHECKLIST_IDS order."""
+    det = ppc_determination(f)
+    dl = deadlines(f, det, today=f.discovered_on)
+    ids = [i.id for i in checklist(f, det, dl, mynumber_determination(f))]
+    assert ids == [i for i in CHECKLIST_IDS if i in ids]
+    assert ("ppc_final" in ids) is (dl.final_due is not None)
+
+
+def test_incident_checklist_rejects_mismatched_deadlines():
+    """Deadlines computed for a different incident cannot make a checklist."""
+    reportable = facts(**SENSITIVE)
+    harmless = facts()
+    dl = deadlines(harmless, ppc_determination(harmless), today=D(2026, 11, 22))
+    with pytest.raises(ValueError):
+        checklist(reportable, ppc_determination(reportable), dl, None)
+
+
+# --- Reminders ----------------------------------------------------------------------------
+
+FINAL = ChecklistItem("ppc_final", D(2026, 12, 21), True)
+EVE = datetime(2026, 12, 20, 9, 0, tzinfo=JST)
+DAY = datetime(2026, 12, 21, 9, 0, tzinfo=JST)
+
+REMINDER_TABLE = [
+    ("before_both", datetime(2026, 12, 20, 8, 59, tzinfo=JST), (EVE, DAY)),
+    ("exactly_at_first", datetime(2026, 12, 20, 9, 0, tzinfo=JST), (EVE, DAY)),
+    ("after_first", datetime(2026, 12, 20, 9, 1, tzinfo=JST), (DAY,)),
+    ("now_in_utc", datetime(2026, 12, 20, 0, 30, tzinfo=UTC), (DAY,)),
+    ("after_both", datetime(2026, 12, 21, 9, 1, tzinfo=JST), ()),
+]
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [row[1:] for row in REMINDER_TABLE],
+    ids=[row[0] for row in REMINDER_TABLE],
+)
+def test_incident_reminders_day_before_and_on_the_day(now, expected):
+    """Reminders fall at 09:00 JST the day before and on the due date, past ones skipped."""
+    assert reminder_times(FINAL, now=now) == expected
+
+
+def test_incident_reminders_for_prelim_across_year_end():
+    """A preliminary-report target on New Year's Day is reminded on New Year's Eve."""
+    item = ChecklistItem("ppc_prelim", D(2027, 1, 1), True)
+    now = datetime(2026, 12, 29, 12, 0, tzinfo=JST)
+    assert reminder_times(item, now=now) == (
+        datetime(2026, 12, 31, 9, 0, tzinfo=JST),
+        datetime(2027, 1, 1, 9, 0, tzinfo=JST),
+    )
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        ChecklistItem("expense_window_end", D(2027, 5, 23), True),
+        ChecklistItem("keep_receipts", None, False),
+        ChecklistItem("ppc_final", None, True),
+    ],
+)
+def test_incident_reminders_only_for_ppc_dates(item):
+    """Only dated preliminary and final report items get reminders."""
+    assert reminder_times(item, now=datetime(2026, 11, 22, 9, 0, tzinfo=JST)) == ()
+
+
+def test_incident_reminders_reject_naive_now():
+    """A naive `now` is refused rather than guessed."""
+    with pytest.raises(ValueError):
+        reminder_times(FINAL, now=datetime(2026, 12, 20, 8, 0))
