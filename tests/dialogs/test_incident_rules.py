@@ -1,0 +1,1006 @@
+"""Table tests for the pure incident rules; every expected date is written by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from datetime import date as D
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dialogs.incident_dates import (
+    CHECKLIST_IDS,
+    DEADLINE_CODES,
+    ChecklistItem,
+    checklist,
+    deadlines,
+    reminder_times,
+)
+from dialogs.incident_rules import (
+    CASES,
+    DATA,
+    INSURANCE,
+    KINDS,
+    MN_ADVICE,
+    MN_REASONS,
+    PEOPLE,
+    PPC_REASONS,
+    REPORT_KEYS,
+    TRISTATE,
+    IncidentFacts,
+    is_hedged,
+    mynumber_determination,
+    ppc_determination,
+    report_items,
+)
+from dialogs.incident_steps import (
+    INSURER_CODES,
+    TYPE_STEP_CODES,
+    first_aid_steps,
+    insurer_requirements,
+    type_steps,
+)
+
+JST = ZoneInfo("Asia/Tokyo")
+BASE = dict(
+    kind="missent",
+    discovered_at=datetime(2026, 11, 22, 10, 0, tzinfo=JST),
+    data=frozenset({"names_contacts"}),
+    people="up_to_100",
+    encrypted="no",
+    contractor="no",
+    insurance="none",
+)
+
+
+def facts(**changes) -> IncidentFacts:
+    """Build facts from a harmless missent baseline; `data` may be given as a plain set."""
+    if "data" in changes:
+        changes["data"] = frozenset(changes["data"])
+    return IncidentFacts(**{**BASE, **changes})
+
+
+any_facts = st.builds(
+    IncidentFacts,
+    kind=st.sampled_from(KINDS),
+    discovered_at=st.datetimes(
+        min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(JST)
+    ),
+    data=st.frozensets(st.sampled_from(DATA), min_size=1),
+    people=st.sampled_from(PEOPLE),
+    encrypted=st.sampled_from(TRISTATE),
+    contractor=st.sampled_from(TRISTATE),
+    insurance=st.sampled_from(INSURANCE),
+)
+
+
+# --- IncidentFacts validation -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"kind": "phishing"},
+        {"data": {"names_contacts", "photos"}},
+        {"data": set()},
+        {"people": "1000"},
+        {"encrypted": "maybe"},
+        {"contractor": "true"},
+        {"insurance": "tokio_marine"},
+        {"discovered_at": datetime(2026, 11, 22, 10, 0)},
+    ],
+)
+def test_incident_facts_reject_bad_answers(changes):
+    """An unknown code, empty data or a naive time is refused with ValueError."""
+    with pytest.raises(ValueError):
+        facts(**changes)
+
+
+def test_incident_facts_reject_data_given_as_string():
+    """A bare string for `data` is a caller bug, not a set of codes."""
+    with pytest.raises(TypeError):
+        IncidentFacts(**{**BASE, "data": "names_contacts"})
+
+
+@pytest.mark.parametrize(
+    ("discovered_at", "expected_day"),
+    [
+        (datetime(2026, 3, 31, 23, 59, tzinfo=JST), "2026-03-31"),
+        (datetime(2026, 4, 1, 0, 0, tzinfo=JST), "2026-04-01"),
+        (datetime(2026, 3, 31, 14, 59, tzinfo=UTC), "2026-03-31"),
+        (datetime(2026, 3, 31, 15, 0, tzinfo=UTC), "2026-04-01"),
+    ],
+)
+def test_incident_facts_discovery_date_is_the_jst_date(discovered_at, expected_day):
+    """The discovery date is the JST calendar date, whatever zone the time was given in."""
+    f = facts(discovered_at=discovered_at)
+    assert f.discovered_on.isoformat() == expected_day
+    assert f.discovered_at.tzinfo == JST
+
+
+# --- PPC determination (法26条, 規則7条) --------------------------------------------------
+
+PPC_TABLE = [
+    # id, changes, status, cases, uncertain
+    ("sensitive_alone", {"data": {"sensitive"}}, "required", ("sensitive",), ()),
+    ("card_numbers_alone", {"data": {"card_numbers"}}, "required", ("financial_loss",), ()),
+    ("passwords_alone", {"data": {"account_passwords"}}, "required", ("financial_loss",), ()),
+    ("unauthorized_access", {"kind": "unauthorized_access"}, "required", ("improper_purpose",), ()),
+    ("ransomware", {"kind": "ransomware"}, "required", ("improper_purpose",), ()),
+    ("insider", {"kind": "insider"}, "required", ("improper_purpose",), ()),
+    (
+        "card_leak",
+        {"kind": "card_leak", "data": {"card_numbers"}},
+        "required",
+        ("financial_loss", "improper_purpose"),
+        (),
+    ),
+    (
+        "card_leak_without_card_answer",
+        {"kind": "card_leak", "data": {"names_contacts"}},
+        "required",
+        ("financial_loss", "improper_purpose"),
+        (),
+    ),
+    ("over_1000_alone", {"people": "over_1000"}, "required", ("over_1000",), ()),
+    ("101_to_1000_not_a_case", {"people": "101_to_1000"}, "not_required", (), ()),
+    ("missent_names_small", {}, "not_required", (), ()),
+    ("my_number_is_not_an_appi_case", {"data": {"my_number"}}, "not_required", (), ()),
+    (
+        "trade_secrets_only",
+        {"kind": "unauthorized_access", "data": {"trade_secrets"}, "people": "over_1000"},
+        "not_required",
+        (),
+        (),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "cases", "uncertain"),
+    [row[1:] for row in PPC_TABLE],
+    ids=[row[0] for row in PPC_TABLE],
+)
+def test_incident_ppc_each_case_alone(changes, status, cases, uncertain):
+    """Each of the four reportable cases triggers a report on its own, at any headcount."""
+    det = ppc_determination(facts(**changes))
+    assert (det.status, det.cases, det.uncertain) == (status, cases, uncertain)
+    assert det.exempt_by_encryption is False
+
+
+UNKNOWN_TABLE = [
+    (
+        "data_unknown_alone",
+        {"data": {"unknown"}},
+        ("sensitive", "financial_loss"),
+        ("personal_data_unknown", "form_q1_mynumber_yes_if_unsure"),
+    ),
+    (
+        "data_partly_unknown",
+        {"data": {"names_contacts", "unknown"}},
+        ("sensitive", "financial_loss"),
+        ("data_unknown", "form_q1_mynumber_yes_if_unsure"),
+    ),
+    (
+        "data_unknown_ransomware",
+        {"kind": "ransomware", "data": {"unknown", "trade_secrets"}},
+        ("sensitive", "financial_loss", "improper_purpose"),
+        ("personal_data_unknown", "form_q1_mynumber_yes_if_unsure"),
+    ),
+    ("people_unknown", {"people": "unknown"}, ("over_1000",), ("people_unknown",)),
+    (
+        "lost_device_theft_or_loss",
+        {"kind": "lost_device"},
+        ("improper_purpose",),
+        ("theft_or_loss_unknown",),
+    ),
+    (
+        "other_kind",
+        {"kind": "other"},
+        ("improper_purpose",),
+        ("other_kind_purpose_unclear",),
+    ),
+    (
+        "encryption_unknown_with_uncertain_case",
+        {"kind": "lost_device", "encrypted": "unknown"},
+        ("improper_purpose",),
+        ("theft_or_loss_unknown", "encryption_unknown_treated_as_not"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "uncertain", "reasons"),
+    [row[1:] for row in UNKNOWN_TABLE],
+    ids=[row[0] for row in UNKNOWN_TABLE],
+)
+def test_incident_ppc_unknown_answer_is_advised(changes, uncertain, reasons):
+    """An answer that leaves a case open makes the report advised, naming case and reason."""
+    det = ppc_determination(facts(**changes))
+    assert det.status == "advised"
+    assert det.cases == ()
+    assert det.uncertain == uncertain
+    assert det.reasons == reasons
+
+
+def test_incident_ppc_unknown_encryption_counts_as_not_encrypted():
+    """Encryption 'unknown' does not exempt: a sure case stays required."""
+    det = ppc_determination(facts(kind="unauthorized_access", encrypted="unknown"))
+    assert det.status == "required"
+    assert det.exempt_by_encryption is False
+    assert det.reasons == ("encryption_unknown_treated_as_not",)
+
+
+ENCRYPTION_TABLE = [
+    # id, changes, status, exempt, reasons
+    (
+        "attack_encrypted",
+        {"kind": "unauthorized_access", "encrypted": "yes"},
+        "not_required",
+        True,
+        ("encryption_exempt_if_keys_safe_hedged", "individual_notice_recommended"),
+    ),
+    (
+        "sensitive_encrypted",
+        {"data": {"sensitive"}, "encrypted": "yes"},
+        "not_required",
+        True,
+        ("encryption_exempt_if_keys_safe_hedged", "individual_notice_recommended"),
+    ),
+    (
+        "people_unknown_encrypted",
+        {"people": "unknown", "encrypted": "yes"},
+        "not_required",
+        True,
+        (
+            "people_unknown",
+            "encryption_exempt_if_keys_safe_hedged",
+            "individual_notice_recommended",
+        ),
+    ),
+    (
+        "card_leak_encrypted_is_not_exempt",
+        {"kind": "card_leak", "data": {"card_numbers"}, "encrypted": "yes"},
+        "required",
+        False,
+        ("card_leak_treated_as_attack", "encryption_not_relied_on_card_leak_hedged"),
+    ),
+    (
+        "nothing_to_exempt",
+        {"encrypted": "yes"},
+        "not_required",
+        False,
+        ("individual_notice_recommended",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "exempt", "reasons"),
+    [row[1:] for row in ENCRYPTION_TABLE],
+    ids=[row[0] for row in ENCRYPTION_TABLE],
+)
+def test_incident_ppc_encryption_exemption(changes, status, exempt, reasons):
+    """Strong encryption of all data exempts (hedged on the keys), except card skimming."""
+    det = ppc_determination(facts(**changes))
+    assert (det.status, det.exempt_by_encryption, det.reasons) == (status, exempt, reasons)
+
+
+def test_incident_ppc_encryption_keeps_the_matched_cases():
+    """The exempt determination still lists the cases the facts matched."""
+    det = ppc_determination(facts(kind="unauthorized_access", encrypted="yes"))
+    assert det.cases == ("improper_purpose",)
+
+
+def test_incident_ppc_no_personal_data_needs_no_report():
+    """Trade secrets alone are not personal data, so no APPI report and no notice advice."""
+    det = ppc_determination(facts(kind="ransomware", data={"trade_secrets"}))
+    assert det.reasons == ("no_personal_data",)
+
+
+def test_incident_ppc_missent_small_recommends_individual_notice():
+    """A not-required leak of personal data still recommends telling the people affected."""
+    assert ppc_determination(facts()).reasons == ("individual_notice_recommended",)
+
+
+@given(any_facts)
+def test_incident_ppc_status_is_consistent_for_any_answers(f):
+    """For any answers: sure and open cases are disjoint and the status follows from them."""
+    det = ppc_determination(f)
+    assert set(det.cases).isdisjoint(det.uncertain)
+    assert set(det.cases + det.uncertain) <= set(CASES)
+    assert set(det.reasons) <= set(PPC_REASONS)
+    if det.exempt_by_encryption:
+        assert f.encrypted == "yes" and det.status == "not_required"
+    elif det.cases:
+        assert det.status == "required"
+    elif det.uncertain:
+        assert det.status == "advised"
+    else:
+        assert det.status == "not_required"
+
+
+# --- My Number (番号法29条の4) -----------------------------------------------------------
+
+MN_TABLE = [
+    # id, changes, status, reasons
+    ("up_to_100_missent", {}, "not_required", ("mn_report_if_exposed_online",)),
+    ("101_to_1000", {"people": "101_to_1000"}, "required", ("mn_over_100_people_hedged",)),
+    ("over_1000", {"people": "over_1000"}, "required", ("mn_over_100_people_hedged",)),
+    ("people_unknown", {"people": "unknown"}, "advised", ("mn_people_unknown_hedged",)),
+    ("improper_purpose", {"kind": "ransomware"}, "required", ("mn_improper_purpose",)),
+    (
+        "improper_and_over_100",
+        {"kind": "insider", "people": "101_to_1000"},
+        "required",
+        ("mn_improper_purpose", "mn_over_100_people_hedged"),
+    ),
+    ("lost_device", {"kind": "lost_device"}, "advised", ("mn_improper_purpose_unclear",)),
+    (
+        "encrypted_not_exempt",
+        {"people": "101_to_1000", "encrypted": "yes"},
+        "required",
+        ("mn_over_100_people_hedged", "mn_encryption_not_considered_hedged"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "reasons"),
+    [row[1:] for row in MN_TABLE],
+    ids=[row[0] for row in MN_TABLE],
+)
+def test_incident_mynumber_thresholds(changes, status, reasons):
+    """My Number reports at 101+ people or improper purpose; 100 or fewer by mistake is not."""
+    det = mynumber_determination(facts(data={"my_number", "names_contacts"}, **changes))
+    assert (det.status, det.reasons) == (status, reasons)
+
+
+def test_incident_mynumber_none_without_my_number():
+    """No My Number in the data means no My Number determination at all."""
+    assert mynumber_determination(facts(people="over_1000")) is None
+
+
+@pytest.mark.parametrize(
+    ("people", "advice"),
+    [
+        ("up_to_100", ("mn_form_q1_answer_yes", "mn_municipality_number_change")),
+        (
+            "101_to_1000",
+            (
+                "mn_form_q1_answer_yes",
+                "mn_municipality_number_change",
+                "mn_deadlines_like_appi_hedged",
+            ),
+        ),
+    ],
+)
+def test_incident_mynumber_advice(people, advice):
+    """Always: answer Q1 はい and the number can be changed; deadlines only when reporting."""
+    det = mynumber_determination(facts(data={"my_number"}, people=people))
+    assert det.advice == advice
+    assert set(det.advice) <= set(MN_ADVICE)
+    assert set(det.reasons) <= set(MN_REASONS)
+
+
+def test_incident_hedged_codes_are_marked_by_suffix():
+    """A code is hedged exactly when it ends in _hedged."""
+    assert is_hedged("mn_over_100_people_hedged")
+    assert not is_hedged("mn_improper_purpose")
+
+
+# --- Report items 1–9 (規則8条1項) --------------------------------------------------------
+
+
+def test_incident_report_items_are_numbered_1_to_9():
+    """The report is laid out as the Commission's nine items, in order."""
+    items = report_items(facts(), ppc_determination(facts()))
+    assert [(i.number, i.key) for i in items] == list(enumerate(REPORT_KEYS, start=1))
+    assert REPORT_KEYS == (
+        "overview",
+        "data_items",
+        "people_count",
+        "cause",
+        "secondary_damage",
+        "response_to_individuals",
+        "publication",
+        "prevention",
+        "other",
+    )
+
+
+def test_incident_report_items_fill_what_the_triage_knows():
+    """Known answers fill items 1–4 and 9; items 5–8 are left to find out."""
+    f = facts(
+        kind="card_leak",
+        discovered_at=datetime(2026, 11, 22, 23, 30, tzinfo=JST),
+        data={"card_numbers", "names_contacts"},
+        people="101_to_1000",
+        contractor="yes",
+    )
+    items = report_items(f, ppc_determination(f))
+    assert [(i.known, i.to_find_out) for i in items] == [
+        (("kind=card_leak", "discovered_at=2026-11-22T23:30:00+09:00"), True),
+        (
+            (
+                "data=names_contacts",
+                "data=card_numbers",
+                "scope=includes_data_being_acquired",
+                "encrypted=no",
+            ),
+            False,
+        ),
+        (("people=101_to_1000",), True),
+        (("kind=card_leak", "contractor=yes"), True),
+        ((), True),
+        ((), True),
+        ((), True),
+        ((), True),
+        (("ppc_case=financial_loss", "ppc_case=improper_purpose", "contractor=yes"), False),
+    ]
+
+
+def test_incident_report_items_mark_unknowns_to_find_out():
+    """Unknown data, headcount and contractor leave items 2, 3 and 9 open."""
+    f = facts(data={"unknown"}, people="unknown", encrypted="unknown", contractor="unknown")
+    items = report_items(f, ppc_determination(f))
+    assert [(i.known, i.to_find_out) for i in items if i.number in (2, 3, 9)] == [
+        ((), True),
+        ((), True),
+        (
+            (
+                "ppc_case_uncertain=sensitive",
+                "ppc_case_uncertain=financial_loss",
+                "ppc_case_uncertain=over_1000",
+            ),
+            True,
+        ),
+    ]
+
+
+# --- First aid, per-kind steps, insurer requirements ---------------------------------------
+
+
+def test_incident_first_aid_steps():
+    """Everyone gets the same first steps, most urgent first."""
+    assert first_aid_steps() == (
+        "tell_management_set_up_team",
+        "isolate_from_network",
+        "do_not_power_off_or_wipe",
+        "keep_logs_and_screenshots",
+        "write_down_timeline",
+        "do_not_pay_ransom_hedged",
+        "do_not_admit_liability",
+    )
+
+
+TYPE_STEPS_TABLE = [
+    (
+        "card_leak",
+        (
+            "card_tell_psp_acquirer_now",
+            "card_stop_card_handling",
+            "card_maintenance_page_from_other_server",
+            "card_keep_files_and_server_running",
+            "card_pfi_investigation",
+            "police_cybercrime_desk",
+            "ipa_cs_support",
+        ),
+    ),
+    (
+        "ransomware",
+        (
+            "ransom_unplug_cable_and_wifi_keep_power",
+            "ransom_keep_network_devices_powered",
+            "ransom_photograph_note",
+            "evidence_forensics_vendor",
+            "police_cybercrime_desk",
+            "ipa_cs_support",
+            "ransom_decryptors_no_more_ransom_hedged",
+        ),
+    ),
+    (
+        "missent",
+        (
+            "missent_ask_recipient_delete_confirm_in_writing",
+            "missent_record_what_when_whom",
+            "missent_recovered_unviewed_may_not_be_leak_hedged",
+        ),
+    ),
+    (
+        "lost_device",
+        (
+            "lost_police_report",
+            "lost_establish_theft_or_loss",
+            "lost_record_device_and_data",
+            "lost_remote_wipe_after_recording",
+            "lost_change_passwords",
+        ),
+    ),
+    (
+        "insider",
+        (
+            "insider_preserve_logs",
+            "insider_restrict_access",
+            "insider_evidence_before_confronting_hedged",
+            "insider_discovery_excludes_insider_hedged",
+            "police_consult",
+        ),
+    ),
+    (
+        "unauthorized_access",
+        (
+            "access_save_server_logs",
+            "access_change_credentials_after_evidence",
+            "evidence_forensics_vendor",
+            "police_cybercrime_desk",
+            "ipa_cs_support",
+        ),
+    ),
+    ("other", ("other_record_facts_5w1h", "ipa_cs_support")),
+]
+
+
+@pytest.mark.parametrize(("kind", "steps"), TYPE_STEPS_TABLE, ids=[r[0] for r in TYPE_STEPS_TABLE])
+def test_incident_type_steps_per_kind(kind, steps):
+    """Each kind of incident has its own steps, in order."""
+    assert type_steps(facts(kind=kind)) == steps
+
+
+def test_incident_type_steps_cover_every_kind():
+    """The per-kind table has a row for every kind."""
+    assert sorted(r[0] for r in TYPE_STEPS_TABLE) == sorted(KINDS)
+
+
+@pytest.mark.parametrize(
+    ("contractor", "extra"),
+    [
+        ("no", ()),
+        (
+            "yes",
+            (
+                "contractor_identify_roles",
+                "contractor_merchant_usually_reports",
+                "contractor_report_in_writing",
+            ),
+        ),
+        (
+            "unknown",
+            (
+                "contractor_check_involvement",
+                "contractor_identify_roles",
+                "contractor_merchant_usually_reports",
+                "contractor_report_in_writing",
+            ),
+        ),
+    ],
+)
+def test_incident_type_steps_contractor(contractor, extra):
+    """A contractor that is or may be involved adds the entrustment steps at the end."""
+    assert type_steps(facts(contractor=contractor)) == TYPE_STEPS_TABLE[2][1] + extra
+
+
+@pytest.mark.parametrize(
+    ("kind", "has_note"), [("card_leak", True), ("ransomware", False), ("missent", False)]
+)
+def test_incident_type_steps_rakuten_card_note(kind, has_note):
+    """Only a card leak at a Rakuten shop gets the hedged Rakuten note."""
+    steps = type_steps(facts(kind=kind, insurance="rakuten_group"))
+    assert ("card_rakuten_check_rms_terms_hedged" in steps) is has_note
+
+
+@given(any_facts)
+def test_incident_type_steps_never_repeat_first_aid(f):
+    """Per-kind steps come from the catalogue and never repeat a first-aid code."""
+    steps = type_steps(f)
+    assert set(steps) <= set(TYPE_STEP_CODES)
+    assert set(steps).isdisjoint(first_aid_steps())
+    assert len(steps) == len(set(steps))
+
+
+INSURER_TABLE = [
+    (
+        "rakuten_group",
+        (
+            "insurer_notify_now_in_writing",
+            "ms_accident_desk_24h",
+            "rakuten_agent_desk",
+            "publication_requirement_4_routes",
+            "keep_copy_of_every_filing_hedged",
+            "expense_window_180_days_hedged",
+            "keep_receipts_for_every_cost",
+            "consulting_costs_prior_approval",
+            "mimaikin_up_to_1000_yen_per_person",
+            "mimaikin_ask_insurer_first",
+            "no_admission_or_settlement_without_insurer",
+            "fines_not_insurable",
+        ),
+    ),
+    (
+        "sompo",
+        (
+            "insurer_notify_now_in_writing",
+            "sompo_incident_desk_24h",
+            "sompo_support_service_japan_only",
+            "expense_window_check_policy_hedged",
+            "keep_receipts_for_every_cost",
+            "litigation_costs_prior_approval",
+            "mimaikin_ask_insurer_first",
+            "no_admission_or_settlement_without_insurer",
+            "fines_not_insurable",
+        ),
+    ),
+    (
+        "other",
+        (
+            "insurer_notify_now_in_writing",
+            "insurer_desk_check_policy",
+            "publication_requirement_check_policy_hedged",
+            "expense_window_check_policy_hedged",
+            "keep_receipts_for_every_cost",
+            "prior_approval_check_policy_hedged",
+            "mimaikin_ask_insurer_first",
+            "no_admission_or_settlement_without_insurer",
+            "fines_not_insurable",
+        ),
+    ),
+    (
+        "unknown",
+        (
+            "insurance_find_policy",
+            "insurer_notify_now_in_writing",
+            "insurer_desk_check_policy",
+            "publication_requirement_check_policy_hedged",
+            "expense_window_check_policy_hedged",
+            "keep_receipts_for_every_cost",
+            "prior_approval_check_policy_hedged",
+            "mimaikin_ask_insurer_first",
+            "no_admission_or_settlement_without_insurer",
+            "fines_not_insurable",
+        ),
+    ),
+    ("none", ("no_insurer", "lac_emergency_desk_24h", "ipa_cs_support")),
+]
+
+
+@pytest.mark.parametrize(("insurance", "codes"), INSURER_TABLE, ids=[r[0] for r in INSURER_TABLE])
+def test_incident_insurer_requirements_per_insurer(insurance, codes):
+    """What the insurer expects is tailored to the insurance answer."""
+    codes_out = insurer_requirements(facts(insurance=insurance))
+    assert codes_out == codes
+    assert set(codes_out) <= set(INSURER_CODES)
+
+
+# --- Deadlines (規則8条; discovery day = day 1) -------------------------------------------
+
+SENSITIVE = {"data": {"sensitive"}}  # case 1 only: 30-day final report
+RANSOM = {"kind": "ransomware"}  # case 3 only: 60-day final report
+CARD = {"kind": "card_leak", "data": {"card_numbers"}}  # cases 2+3: both dates
+LOST = {"kind": "lost_device"}  # case 3 uncertain: both dates
+
+DEADLINE_TABLE = [
+    # id, discovered on (JST), scenario, prelim_from, prelim_to, final_due, final_due_alt
+    ("brief_example_30", "2026-11-22", SENSITIVE, "2026-11-24", "2026-11-26", "2026-12-21", None),
+    ("brief_example_60", "2026-11-22", RANSOM, "2026-11-24", "2026-11-26", "2027-01-20", None),
+    ("card_both_dates", "2026-11-22", CARD, "2026-11-24", "2026-11-26", "2026-12-21", "2027-01-20"),
+    ("lost_both_dates", "2026-11-22", LOST, "2026-11-24", "2026-11-26", "2026-12-21", "2027-01-20"),
+    ("month_end_30", "2026-01-31", SENSITIVE, "2026-02-02", "2026-02-04", "2026-03-01", None),
+    ("month_end_60", "2026-01-31", RANSOM, "2026-02-02", "2026-02-04", "2026-03-31", None),
+    ("year_end_30", "2026-12-20", SENSITIVE, "2026-12-22", "2026-12-24", "2027-01-18", None),
+    ("year_end_60", "2026-12-20", RANSOM, "2026-12-22", "2026-12-24", "2027-02-17", None),
+    ("year_end_prelim", "2026-12-30", SENSITIVE, "2027-01-01", "2027-01-03", "2027-01-28", None),
+    ("leap_year_30", "2028-02-10", SENSITIVE, "2028-02-12", "2028-02-14", "2028-03-10", None),
+    ("leap_year_60", "2028-02-10", RANSOM, "2028-02-12", "2028-02-14", "2028-04-09", None),
+    ("non_leap_30", "2026-02-10", SENSITIVE, "2026-02-12", "2026-02-14", "2026-03-11", None),
+    ("leap_day_prelim", "2028-02-27", SENSITIVE, "2028-02-29", "2028-03-02", "2028-03-27", None),
+    ("non_leap_prelim", "2026-02-27", SENSITIVE, "2026-03-01", "2026-03-03", "2026-03-28", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("day", "scenario", "prelim_from", "prelim_to", "final_due", "final_alt"),
+    [row[1:] for row in DEADLINE_TABLE],
+    ids=[row[0] for row in DEADLINE_TABLE],
+)
+def test_incident_deadlines_ppc_dates(day, scenario, prelim_from, prelim_to, final_due, final_alt):
+    """PPC dates count the discovery day as day 1, across month ends, year ends and leap days."""
+    f = facts(discovered_at=datetime.fromisoformat(f"{day}T18:00+09:00"), **scenario)
+    dl = deadlines(f, ppc_determination(f), today=D.fromisoformat(day))
+    got = (dl.prelim_from, dl.prelim_to, dl.final_due, dl.final_due_alt)
+    assert tuple(d and d.isoformat() for d in got) == (prelim_from, prelim_to, final_due, final_alt)
+
+
+@pytest.mark.parametrize(
+    ("discovered_at", "final_due"),
+    [
+        (datetime(2026, 3, 31, 23, 59, tzinfo=JST), D(2026, 4, 29)),
+        (datetime(2026, 4, 1, 0, 0, tzinfo=JST), D(2026, 4, 30)),
+        (datetime(2026, 3, 31, 14, 59, tzinfo=UTC), D(2026, 4, 29)),
+        (datetime(2026, 3, 31, 15, 0, tzinfo=UTC), D(2026, 4, 30)),
+    ],
+)
+def test_incident_deadlines_use_the_jst_date_at_midnight(discovered_at, final_due):
+    """23:59 and 00:00 JST fall on different days; a UTC time is converted to JST first."""
+    f = facts(discovered_at=discovered_at, **SENSITIVE)
+    assert deadlines(f, ppc_determination(f), today=D(2026, 4, 1)).final_due == final_due
+
+
+@pytest.mark.parametrize(
+    ("scenario", "codes"),
+    [
+        (
+            SENSITIVE,
+            ("day_count_discovery_is_day_1_hedged", "prelim_3_to_5_days_hedged"),
+        ),
+        (
+            CARD,
+            (
+                "day_count_discovery_is_day_1_hedged",
+                "prelim_3_to_5_days_hedged",
+                "final_30_or_60_file_by_earlier_hedged",
+            ),
+        ),
+        ({}, ()),
+    ],
+)
+def test_incident_deadlines_codes_explain_the_dates(scenario, codes):
+    """The hedging codes name the day-count convention and the 30-or-60 choice."""
+    f = facts(**scenario)
+    assert deadlines(f, ppc_determination(f), today=D(2026, 11, 22)).codes == codes
+
+
+def test_incident_deadlines_none_when_no_report():
+    """No report required or advised: no PPC dates and no individuals' notice code."""
+    f = facts()
+    dl = deadlines(f, ppc_determination(f), today=D(2026, 11, 22))
+    assert (dl.prelim_from, dl.prelim_to, dl.final_due, dl.final_due_alt) == (None,) * 4
+    assert dl.notify_individuals is None
+    assert dl.discovered_on == D(2026, 11, 22)
+
+
+def test_incident_deadlines_my_number_alone_sets_dates():
+    """A My Number leak over 100 people gets PPC dates though APPI alone would not."""
+    f = facts(data={"my_number"}, people="101_to_1000")
+    dl = deadlines(f, ppc_determination(f), today=D(2026, 11, 22))
+    assert (dl.prelim_to, dl.final_due, dl.final_due_alt) == (
+        D(2026, 11, 26),
+        D(2026, 12, 21),
+        None,
+    )
+    assert dl.notify_individuals == "notify_individuals_promptly"
+    assert "mynumber_deadlines_like_appi_hedged" in dl.codes
+
+
+def test_incident_deadlines_my_number_count_with_attack_shows_both_dates():
+    """Improper purpose plus a My Number headcount trigger shows the 30- and 60-day dates."""
+    f = facts(kind="ransomware", data={"my_number"}, people="101_to_1000")
+    dl = deadlines(f, ppc_determination(f), today=D(2026, 11, 22))
+    assert (dl.final_due, dl.final_due_alt) == (D(2026, 12, 21), D(2027, 1, 20))
+
+
+WINDOW_TABLE = [
+    # id, discovered, insurer notified, window start, window end
+    ("domain_example", D(2026, 4, 1), D(2026, 4, 3), D(2026, 4, 1), D(2026, 9, 30)),
+    ("across_year_end", D(2026, 11, 30), D(2026, 12, 1), D(2026, 11, 30), D(2027, 5, 30)),
+    ("same_day_notice", D(2026, 10, 15), D(2026, 10, 15), D(2026, 10, 15), D(2027, 4, 13)),
+    ("across_leap_february", D(2027, 11, 30), D(2027, 12, 1), D(2027, 11, 30), D(2028, 5, 29)),
+]
+
+
+@pytest.mark.parametrize(
+    ("discovered", "notified", "start", "end"),
+    [row[1:] for row in WINDOW_TABLE],
+    ids=[row[0] for row in WINDOW_TABLE],
+)
+def test_incident_deadlines_expense_window_180_days(discovered, notified, start, end):
+    """The Rakuten-scheme window runs from discovery to 180 days after the notice day."""
+    f = facts(
+        discovered_at=datetime(discovered.year, discovered.month, discovered.day, 9, tzinfo=JST),
+        insurance="rakuten_group",
+    )
+    dl = deadlines(f, ppc_determination(f), insurer_notified_on=notified, today=D(2028, 6, 1))
+    assert (dl.expense_window_start, dl.expense_window_end) == (start, end)
+    assert dl.expense_window == "expense_window_180_days_hedged"
+    assert "insurer_notice_assumed_today_hedged" not in dl.codes
+
+
+def test_incident_deadlines_expense_window_assumes_notice_today():
+    """Without a notice date the window assumes the insurer is told today, and says so."""
+    f = facts(discovered_at=datetime(2026, 4, 1, 9, tzinfo=JST), insurance="rakuten_group")
+    dl = deadlines(f, ppc_determination(f), today=D(2026, 4, 3))
+    assert dl.expense_window_end == D(2026, 9, 30)
+    assert "insurer_notice_assumed_today_hedged" in dl.codes
+
+
+@pytest.mark.parametrize(
+    ("insurance", "insurer_notice", "expense_window"),
+    [
+        ("rakuten_group", "insurer_notice_now", "expense_window_180_days_hedged"),
+        ("sompo", "insurer_notice_now", "expense_window_check_policy_hedged"),
+        ("other", "insurer_notice_now", "expense_window_check_policy_hedged"),
+        ("unknown", "insurer_notice_now", "expense_window_check_policy_hedged"),
+        ("none", None, None),
+    ],
+)
+def test_incident_deadlines_insurer_codes(insurance, insurer_notice, expense_window):
+    """Insurer notice is 'now'; only the Rakuten scheme gets dated, others check the policy."""
+    f = facts(insurance=insurance)
+    dl = deadlines(f, ppc_determination(f), today=D(2026, 11, 22))
+    assert (dl.insurer_notice, dl.expense_window) == (insurer_notice, expense_window)
+    assert set(dl.codes) <= set(DEADLINE_CODES)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"today": D(2026, 11, 21)}, ValueError),
+        ({"today": D(2026, 11, 22), "insurer_notified_on": D(2026, 11, 21)}, ValueError),
+        ({"today": datetime(2026, 11, 22, 10, tzinfo=JST)}, TypeError),
+    ],
+)
+def test_incident_deadlines_reject_impossible_dates(kwargs, error):
+    """A today or notice date before discovery, or a datetime for a date, is refused."""
+    f = facts(insurance="rakuten_group")
+    with pytest.raises(error):
+        deadlines(f, ppc_determination(f), **kwargs)
+
+
+# --- Checklist ------------------------------------------------------------------------------
+
+
+def _checklist(f, **kwargs):
+    det = ppc_determination(f)
+    dl = deadlines(f, det, today=D(2026, 11, 22), **kwargs)
+    return checklist(f, det, dl, mynumber_determination(f))
+
+
+CHECKLIST_TABLE = [
+    (
+        "card_leak_rakuten_contractor",
+        {**CARD, "contractor": "yes", "insurance": "rakuten_group"},
+        [
+            ("card_tell_psp", None, False),
+            ("card_stop_checkout", None, False),
+            ("call_insurer", None, False),
+            ("police_consult", None, False),
+            ("ipa_consult", None, False),
+            ("contractor_report_in_writing", None, False),
+            ("card_pfi", None, False),
+            ("ppc_prelim", D(2026, 11, 26), True),
+            ("notify_individuals", None, False),
+            ("publication", None, True),
+            ("ppc_final", D(2026, 12, 21), True),
+            ("expense_window_end", D(2027, 5, 23), True),
+            ("keep_receipts", None, False),
+        ],
+    ),
+    ("missent_small_uninsured", {}, [("consult_incident_desk", None, False)]),
+    (
+        "my_number_payroll_sompo",
+        {"data": {"my_number"}, "people": "101_to_1000", "insurance": "sompo"},
+        [
+            ("call_insurer", None, False),
+            ("ppc_prelim", D(2026, 11, 26), True),
+            ("ppc_form_q1_mynumber_yes", None, False),
+            ("notify_individuals", None, False),
+            ("ppc_final", D(2026, 12, 21), True),
+            ("check_policy_expense_window", None, True),
+            ("keep_receipts", None, False),
+        ],
+    ),
+    (
+        "lost_device_all_unknown",
+        {"kind": "lost_device", "contractor": "unknown", "insurance": "unknown"},
+        [
+            ("check_insurance", None, False),
+            ("police_lost_or_theft_report", None, False),
+            ("contractor_report_in_writing", None, False),
+            ("ppc_prelim", D(2026, 11, 26), True),
+            ("notify_individuals", None, False),
+            ("ppc_final", D(2026, 12, 21), True),
+            ("check_policy_expense_window", None, True),
+            ("keep_receipts", None, False),
+        ],
+    ),
+    (
+        "ransomware_data_unknown_other_insurer",
+        {"kind": "ransomware", "data": {"unknown"}, "insurance": "other"},
+        [
+            ("call_insurer", None, False),
+            ("police_consult", None, False),
+            ("ipa_consult", None, False),
+            ("ppc_prelim", D(2026, 11, 26), True),
+            ("ppc_form_q1_mynumber_yes", None, False),
+            ("notify_individuals", None, False),
+            ("ppc_final", D(2026, 12, 21), True),
+            ("check_policy_expense_window", None, True),
+            ("keep_receipts", None, False),
+        ],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [row[1:] for row in CHECKLIST_TABLE],
+    ids=[row[0] for row in CHECKLIST_TABLE],
+)
+def test_incident_checklist_ids_and_order(changes, expected):
+    """The checklist holds stable ids ordered by urgency, with due dates and hedge flags."""
+    items = _checklist(facts(**changes), insurer_notified_on=D(2026, 11, 24))
+    assert [(i.id, i.due, i.hedged) for i in items] == expected
+
+
+@given(any_facts)
+def test_incident_checklist_follows_the_urgency_order(f):
+    """For any answers the ids are known, unique and in CHECKLIST_IDS order."""
+    det = ppc_determination(f)
+    dl = deadlines(f, det, today=f.discovered_on)
+    ids = [i.id for i in checklist(f, det, dl, mynumber_determination(f))]
+    assert ids == [i for i in CHECKLIST_IDS if i in ids]
+    assert ("ppc_final" in ids) is (dl.final_due is not None)
+
+
+def test_incident_checklist_rejects_mismatched_deadlines():
+    """Deadlines computed for a different incident cannot make a checklist."""
+    reportable = facts(**SENSITIVE)
+    harmless = facts()
+    dl = deadlines(harmless, ppc_determination(harmless), today=D(2026, 11, 22))
+    with pytest.raises(ValueError):
+        checklist(reportable, ppc_determination(reportable), dl, None)
+
+
+# --- Reminders ----------------------------------------------------------------------------
+
+FINAL = ChecklistItem("ppc_final", D(2026, 12, 21), True)
+EVE = datetime(2026, 12, 20, 9, 0, tzinfo=JST)
+DAY = datetime(2026, 12, 21, 9, 0, tzinfo=JST)
+
+REMINDER_TABLE = [
+    ("before_both", datetime(2026, 12, 20, 8, 59, tzinfo=JST), (EVE, DAY)),
+    ("exactly_at_first", datetime(2026, 12, 20, 9, 0, tzinfo=JST), (EVE, DAY)),
+    ("after_first", datetime(2026, 12, 20, 9, 1, tzinfo=JST), (DAY,)),
+    ("now_in_utc", datetime(2026, 12, 20, 0, 30, tzinfo=UTC), (DAY,)),
+    ("after_both", datetime(2026, 12, 21, 9, 1, tzinfo=JST), ()),
+]
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [row[1:] for row in REMINDER_TABLE],
+    ids=[row[0] for row in REMINDER_TABLE],
+)
+def test_incident_reminders_day_before_and_on_the_day(now, expected):
+    """Reminders fall at 09:00 JST the day before and on the due date, past ones skipped."""
+    assert reminder_times(FINAL, now=now) == expected
+
+
+def test_incident_reminders_for_prelim_across_year_end():
+    """A preliminary-report target on New Year's Day is reminded on New Year's Eve."""
+    item = ChecklistItem("ppc_prelim", D(2027, 1, 1), True)
+    now = datetime(2026, 12, 29, 12, 0, tzinfo=JST)
+    assert reminder_times(item, now=now) == (
+        datetime(2026, 12, 31, 9, 0, tzinfo=JST),
+        datetime(2027, 1, 1, 9, 0, tzinfo=JST),
+    )
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        ChecklistItem("expense_window_end", D(2027, 5, 23), True),
+        ChecklistItem("keep_receipts", None, False),
+        ChecklistItem("ppc_final", None, True),
+    ],
+)
+def test_incident_reminders_only_for_ppc_dates(item):
+    """Only dated preliminary and final report items get reminders."""
+    assert reminder_times(item, now=datetime(2026, 11, 22, 9, 0, tzinfo=JST)) == ()
+
+
+def test_incident_reminders_reject_naive_now():
+    """A naive `now` is refused rather than guessed."""
+    with pytest.raises(ValueError):
+        reminder_times(FINAL, now=datetime(2026, 12, 20, 8, 0))
