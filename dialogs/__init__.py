@@ -1,0 +1,9 @@
+"""Dialogs declared as data (see dialogs/steps.py), and the registry the engine runs."""
+
+from dialogs.menu import FAQ, MENU, PRIVACY
+from dialogs.quote import QUOTE
+from dialogs.steps import Dialog
+
+
+def all_dialogs() -> dict[str, Dialog]:
+    return {d.name: d for d in (MENU, QUOTE, FAQ, PRIVACY)}

@@ -1,0 +1,95 @@
+"""Transcript tests that read like the chat: a user sends, taps and types; the bot answers.
+
+    await chat.user("/quote")      -> chat.expect("quote/revenue")
+    await chat.tap("retail")       -> taps the button whose token ends in ".retail"
+The engine is the real one, on a real SQLite file, with the real templates and a fixed clock.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot.app import App, open_app
+from bot.engine import Inbound, Outcome, Reply
+from bot.markup import to_plain
+from rates.coverage import JST
+
+# Sunday 22 November 2026, 10:00 JST: "today" in every transcript unless a test moves it.
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=JST)
+
+
+class Clock:
+    """An injected clock that tests move by hand."""
+
+    def __init__(self, now: datetime = NOW):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Chat:
+    app: App
+    conversation: str = "console:test"
+    locale_hint: str | None = "ja"
+    replies: list[Reply] = field(default_factory=list)  # of the last turn
+    history: list[Reply] = field(default_factory=list)  # every reply so far
+    outcome: Outcome | None = None
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    async def _handle(self, kind: str, text: str, event_id: str | None = None) -> list[Reply]:
+        event_id = event_id or f"{self.conversation}:{next(self._ids)}"
+        inbound = Inbound(
+            self.conversation, kind, text, event_id=event_id, locale_hint=self.locale_hint
+        )
+        self.outcome = await self.app.engine.handle(inbound)
+        self.replies = list(self.outcome.replies)
+        self.history += self.replies
+        return self.replies
+
+    async def user(self, text: str, *, event_id: str | None = None) -> list[Reply]:
+        return await self._handle("text", text, event_id)
+
+    async def media(self) -> list[Reply]:
+        return await self._handle("media", "")
+
+    async def tap(self, option: str) -> list[Reply]:
+        """Tap the button (of the latest message that has one) whose token ends in `.option`."""
+        return await self._handle("tap", self.token(option))
+
+    async def tap_token(self, token: str) -> list[Reply]:
+        return await self._handle("tap", token)
+
+    def token(self, option: str) -> str:
+        for reply in reversed(self.history):
+            for button in reply.options:
+                if button.token.endswith("." + option):
+                    return button.token
+        shown = [o.token for r in self.history[-3:] for o in r.options]
+        raise AssertionError(f"no button {option!r} among {shown}")
+
+    @property
+    def keys(self) -> list[str]:
+        return [r.key for r in self.replies]
+
+    @property
+    def text(self) -> str:
+        """Everything the bot said in the last turn, as plain text."""
+        return "\n".join(to_plain(r.text) for r in self.replies)
+
+    def labels(self) -> list[str]:
+        return [to_plain(o.label) for r in self.replies for o in r.options]
+
+    def expect(self, *keys: str) -> None:
+        assert self.keys == list(keys), f"bot said {self.keys}, expected {list(keys)}:\n{self.text}"
+
+
+async def open_chat_app(db: Path, clock: Clock) -> App:
+    return await open_app(str(db), env={}, clock=clock)
