@@ -1,0 +1,131 @@
+"""The `quotebot` command: quote and rates for staff and scripts, chat and telegram to run the bot.
+
+Errors are one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import date, datetime
+
+from bot.app import DEFAULT_DB, open_app
+from bot.markup import to_plain
+from bot.settings import ConfigError
+from bot.store import StoreError
+from bot.texts import DEFAULT_LOCALE, LOCALES, Texts
+from rates.amounts import AmountError, parse_yen
+from rates.codes import CHANNELS, INDUSTRIES
+from rates.coverage import JST
+from rates.pricing import QuoteRequest, quote
+from rates.tables import RateTableError, load_rates
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message is already in the user's language."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse prints usage over several lines; we promise one
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="quotebot", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    q = commands.add_parser("quote", help="price a merchant from the published tables")
+    q.add_argument(
+        "--revenue", required=True, help="annual revenue, e.g. 3億, 300,000,000, 1.2 billion"
+    )
+    q.add_argument("--industry", required=True, help="one of: " + ", ".join(INDUSTRIES))
+    q.add_argument("--channels", required=True, help="comma-separated: " + ", ".join(CHANNELS))
+    q.add_argument("--date", help="application date YYYY-MM-DD (default: today in Asia/Tokyo)")
+    q.add_argument("--lang", choices=LOCALES, default=DEFAULT_LOCALE)
+    q.add_argument("--json", action="store_true", help="one JSON object instead of text")
+
+    r = commands.add_parser("rates", help="list the loaded rate tables")
+    r.add_argument("--lang", choices=LOCALES, default=DEFAULT_LOCALE)
+
+    c = commands.add_parser("chat", help="chat with the bot in this terminal (no account needed)")
+    c.add_argument("--db", help=f"SQLite file (default: $QUOTEBOT_DB or {DEFAULT_DB})")
+    c.add_argument(
+        "--user", default="local", help="who is chatting: each user has their own conversation"
+    )
+
+    t = commands.add_parser("telegram", help="run the bot on Telegram (long polling)")
+    t.add_argument("--db", help=f"SQLite file (default: $QUOTEBOT_DB or {DEFAULT_DB})")
+    return parser
+
+
+def _request(args, texts: Texts) -> QuoteRequest:
+    def fail(key: str, **params) -> UsageError:
+        return UsageError(to_plain(texts.render(args.lang, key, **params)).replace("\n", " "))
+
+    try:
+        revenue = parse_yen(args.revenue)
+    except AmountError as e:
+        raise fail("common/amount_error", code=e.code, fragment=e.fragment) from None
+    if args.industry not in INDUSTRIES:
+        raise fail("cli/bad_code", option="--industry", value=args.industry, allowed=INDUSTRIES)
+    channels = [c.strip() for c in args.channels.split(",") if c.strip()]
+    for channel in channels or [""]:
+        if channel not in CHANNELS:
+            raise fail("cli/bad_code", option="--channels", value=channel, allowed=CHANNELS)
+    try:
+        applied_on = date.fromisoformat(args.date) if args.date else datetime.now(JST).date()
+    except ValueError:
+        raise fail("cli/bad_date", value=args.date) from None
+    return QuoteRequest(revenue, args.industry, frozenset(channels), applied_on)
+
+
+def _quote(args, texts: Texts) -> str:
+    result = quote(load_rates(), _request(args, texts))
+    if args.json:
+        return json.dumps(result.to_json(), ensure_ascii=False, indent=2)
+    return to_plain(texts.render(args.lang, "quote/result", q=result.to_json(), ref=None))
+
+
+def _rates(args, texts: Texts) -> str:
+    book = load_rates()
+    return to_plain(
+        texts.render(args.lang, "cli/rates", tables=book.products, declines=book.declines)
+    )
+
+
+async def _chat(args) -> None:
+    from bot.channels.console import run_console
+
+    app = await open_app(args.db)
+    try:
+        await run_console(app.engine, user=args.user)
+    finally:
+        await app.close()
+
+
+async def _telegram(args) -> None:
+    from bot.channels.telegram import run_telegram
+
+    await run_telegram(args.db)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        texts = Texts()
+        if args.command == "quote":
+            print(_quote(args, texts))
+        elif args.command == "rates":
+            print(_rates(args, texts))
+        elif args.command == "chat":
+            asyncio.run(_chat(args))
+        elif args.command == "telegram":
+            asyncio.run(_telegram(args))
+        return 0
+    except (UsageError, RateTableError, StoreError, ConfigError) as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
