@@ -82,6 +82,7 @@ class BotApiStub:
         self._calls: list[Call] = []
         self._pending: list[_Pending] = []
         self._confirmed: set[int] = set()
+        self._pushed: dict[int, dict] = {}
         self._failures: list[_Failure] = []
         self._next_update_id, self._poll_generation, self._closed = 10_001, 0, False
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -253,10 +254,20 @@ class BotApiStub:
     def push_raw(self, update: dict) -> int:
         """Queues ``update`` as is; pushing it again is a redelivery the bot will receive again."""
         with self._cond:
+            self._pushed[update["update_id"]] = update
             self._pending.append(_Pending(update))
             self._next_update_id = max(self._next_update_id, update["update_id"] + 1)
             self._cond.notify_all()
             return update["update_id"]
+
+    def pending_update(self, update_id: int) -> dict:
+        """An update as pushed (to feed an Application without polling, or to push it again)."""
+        with self._cond:
+            return self._pushed[update_id]
+
+    def call_api(self, token: str, method: str, params: dict, files: dict) -> tuple[int, dict]:
+        """Answer one Bot API call in-process, exactly as the HTTP server would."""
+        return self._handle(token, method, params, files)
 
     # ---- waiting ----------------------------------------------------------------------------
 

@@ -1,0 +1,300 @@
+"""The Telegram channel: python-telegram-bot as transport only.
+
+Updates become `Inbound`s for the engine; `Reply`s become messages with inline keyboards.
+Dialog state lives in our store, not in PTB: PTB's ConversationHandler keeps state in memory
+and persists it only every minute. Updates of one chat are processed in order (one lock per
+chat in `PerChatUpdateProcessor`), different chats concurrently. This is the only module
+that imports `telegram`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Mapping
+
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import MessageLimit, ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    ContextTypes,
+    TypeHandler,
+)
+from telegram.request import BaseRequest
+
+from bot.engine import Engine, Inbound, Reply
+from bot.settings import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+COMMANDS = ("start", "quote", "incident", "staff", "myquotes", "cancel", "lang", "help", "delete")
+# Two buttons a row when every label is this short (in characters), else one a row.
+SHORT_LABEL = 12
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Concurrent across chats, in order within a chat: a slow chat never stalls the others."""
+
+    def __init__(self, max_concurrent_updates: int = 256):
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def do_process_update(self, update: object, coroutine) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        lock = self._locks.setdefault(chat.id, asyncio.Lock())
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            if not lock.locked() and self._locks.get(chat.id) is lock:
+                del self._locks[chat.id]  # keep the map as small as the set of busy chats
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+def conversation_key(chat_id: int) -> str:
+    return f"telegram:{chat_id}"
+
+
+def to_inbound(update: Update) -> Inbound | None:
+    """The engine's view of an update from a private chat, or None for what we do not handle."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or chat.type != chat.PRIVATE:
+        return None
+    common = dict(
+        conversation=conversation_key(chat.id),
+        event_id=f"telegram:{update.update_id}",
+        locale_hint=user.language_code if user else None,
+        user_name=user.full_name if user else None,
+    )
+    if update.callback_query is not None:
+        return Inbound(kind="tap", text=update.callback_query.data or "", **common)
+    message = update.message
+    if message is None:
+        return None  # edits, reactions, channel posts...
+    if message.text is not None:
+        return Inbound(kind="text", text=message.text, **common)
+    return Inbound(kind="media", **common)
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.options:
+        return None
+    buttons = [InlineKeyboardButton(o.label, callback_data=o.token) for o in reply.options]
+    per_row = 2 if all(len(o.label) <= SHORT_LABEL for o in reply.options) else 1
+    return InlineKeyboardMarkup([buttons[i : i + per_row] for i in range(0, len(buttons), per_row)])
+
+
+def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
+    """Telegram refuses messages over 4096 characters: cut at blank lines, then at lines."""
+    if len(text) <= limit:
+        return [text]
+    chunks, current = [], ""
+    for paragraph in text.split("\n"):
+        candidate = f"{current}\n{paragraph}" if current else paragraph
+        if len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            chunks.append(current)
+        while len(paragraph) > limit:  # one enormous line: cut it (our templates never do this)
+            chunks.append(paragraph[:limit])
+            paragraph = paragraph[limit:]
+        current = paragraph
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+class TelegramChannel:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Hand the update to the engine, answer the button press, send the replies."""
+        inbound = to_inbound(update)
+        if inbound is None:
+            return
+        query = update.callback_query
+        notice = None
+        try:
+            outcome = await self.engine.handle(inbound)
+            notice = outcome.notice
+        finally:
+            if query is not None:  # always, exactly once, or the user's button spins for seconds
+                await _quietly(query.answer(text=notice[:200] if notice else None))
+        chat_id = update.effective_chat.id
+        edit_target = (
+            query.message if query is not None and isinstance(query.message, Message) else None
+        )
+        for reply in outcome.replies:
+            await self.send(context.bot, chat_id, reply, edit_target if reply.edit else None)
+
+    async def send(
+        self, bot, chat_id: int, reply: Reply, edit_target: Message | None = None
+    ) -> None:
+        markup = keyboard(reply)
+        if edit_target is not None:
+            try:
+                await bot.edit_message_text(
+                    reply.text,
+                    chat_id=chat_id,
+                    message_id=edit_target.message_id,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                )
+                return
+            except BadRequest as e:
+                if "not modified" in e.message.lower():
+                    return  # a double tap that changed nothing
+                log.warning(
+                    "could not edit message %s: %s; sending a new one", edit_target.message_id, e
+                )
+        chunks = split_text(reply.text)
+        for n, chunk in enumerate(chunks):
+            last = n == len(chunks) - 1
+            await bot.send_message(
+                chat_id, chunk, parse_mode=ParseMode.HTML, reply_markup=markup if last else None
+            )
+
+
+async def _quietly(awaitable) -> None:
+    """Answering a callback can fail harmlessly (too old, already answered)."""
+    try:
+        await awaitable
+    except TelegramError as e:
+        log.info("callback answer failed: %s", e)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure and tell the user something went wrong, never silence."""
+    log.error("update failed", exc_info=context.error)
+    if (
+        isinstance(update, Update)
+        and update.effective_chat
+        and update.effective_chat.type == "private"
+    ):
+        engine: Engine = context.application.bot_data["engine"]
+        lang = (
+            "en"
+            if (
+                update.effective_user
+                and (update.effective_user.language_code or "").startswith("en")
+            )
+            else "ja"
+        )
+        try:
+            await context.bot.send_message(
+                update.effective_chat.id,
+                engine.texts.render(lang, "common/error"),
+                parse_mode=ParseMode.HTML,
+            )
+        except (TelegramError, Forbidden):
+            log.warning("could not tell chat %s about the failure", update.effective_chat.id)
+
+
+async def register_commands(application: Application) -> None:
+    """The command menu Telegram shows, in Japanese by default and in English for English users."""
+    texts = application.bot_data["engine"].texts
+    for language in ("ja", "en"):
+        commands = [BotCommand(name, texts.label(language, "commands", name)) for name in COMMANDS]
+        await application.bot.set_my_commands(
+            commands, language_code=None if language == "ja" else language
+        )
+
+
+def build_application(
+    engine: Engine,
+    token: str,
+    base_url: str = DEFAULT_API_BASE_URL,
+    *,
+    request: BaseRequest | None = None,
+) -> Application:
+    """The PTB Application for our engine; `base_url` may point at a self-hosted Bot API server.
+
+    `request` replaces the HTTP layer (tests answer it in-process).
+    """
+    base_url = base_url.rstrip("/")
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(base_url)
+        .base_file_url(base_url.removesuffix("/bot") + "/file/bot")
+        .concurrent_updates(PerChatUpdateProcessor())
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    application = builder.build()
+    application.bot_data["engine"] = engine
+    channel = TelegramChannel(engine)
+    application.add_handler(TypeHandler(Update, channel.on_update))
+    application.add_error_handler(on_error)
+    return application
+
+
+class _Redact(logging.Filter):
+    """Secrets never reach the logs, whatever library formats the message."""
+
+    def __init__(self, secret: str):
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "<redacted>"), ()
+        return True
+
+
+def settings(env: Mapping[str, str]) -> tuple[str, str]:
+    token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
+    if not token:
+        raise ConfigError(
+            "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export its token"
+        )
+    return token, env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_API_BASE_URL
+
+
+async def run_telegram(db_path: str | None = None, env: Mapping[str, str] = os.environ) -> None:
+    """Long-poll Telegram until SIGINT or SIGTERM, then stop cleanly."""
+    from bot.app import open_app
+
+    token, base_url = settings(env)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Redact(token))
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every URL, token included
+    app = await open_app(db_path, env=env)
+    application = build_application(app.engine, token, base_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with application:
+            await register_commands(application)
+            await application.start()
+            await application.updater.start_polling(allowed_updates=["message", "callback_query"])
+            log.info(
+                "polling %s as @%s", base_url.replace(token, "<redacted>"), application.bot.username
+            )
+            await stop.wait()
+            await application.updater.stop()
+            await application.stop()
+    finally:
+        await app.close()

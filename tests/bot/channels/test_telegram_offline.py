@@ -1,0 +1,140 @@
+"""The Telegram channel through the real PTB Application, with an in-process request layer."""
+
+import pytest
+
+from bot.channels.telegram import build_application, register_commands, split_text
+from tests.support.botapi_stub import BotApiStub
+from tests.support.offline import OfflineRequest, deliver
+
+TOKEN = "123:ABC"
+USER = 4242
+
+
+@pytest.fixture
+def stub():
+    with BotApiStub(TOKEN) as stub:
+        yield stub
+
+
+@pytest.fixture
+async def telegram(app, stub):
+    application = build_application(app.engine, TOKEN, stub.base_url, request=OfflineRequest(stub))
+    async with application:
+        yield application
+
+
+async def say(telegram, stub, text, **kwargs):
+    await deliver(telegram, stub, stub.push_message(USER, text, **kwargs))
+    return stub.sent(USER)[-1]
+
+
+async def tap(telegram, stub, data, message_id=None):
+    message_id = message_id or stub.sent(USER)[-1].message_id
+    await deliver(telegram, stub, stub.push_callback(USER, message_id, data))
+
+
+def buttons(sent):
+    return [b["callback_data"] for row in sent.reply_markup["inline_keyboard"] for b in row]
+
+
+async def test_telegram_start_shows_the_menu_with_buttons(telegram, stub):
+    """/start answers with the menu text and its four buttons, as HTML Telegram accepts."""
+    sent = await say(telegram, stub, "/start")
+    assert "ご用件" in sent.text
+    assert buttons(sent) == [
+        "menu.start.quote",
+        "menu.start.incident",
+        "menu.start.staff",
+        "menu.start.faq",
+    ]
+    assert stub.calls("sendMessage")[-1].params["parse_mode"] == "HTML"
+
+
+async def test_telegram_quote_by_buttons_gives_premiums(telegram, stub):
+    """/quote, 3億, then buttons by callback data: the result shows both rakuten premiums."""
+    await say(telegram, stub, "/quote")
+    await say(telegram, stub, "3億")
+    await tap(telegram, stub, "quote.industry.retail")
+    keyboard = stub.sent(USER)[-1]
+    await tap(telegram, stub, "quote.channels.rakuten")
+    edited = stub.message(USER, keyboard.message_id)
+    assert "✅" in edited["reply_markup"]["inline_keyboard"][0][0]["text"]  # edited in place
+    await tap(telegram, stub, "quote.channels.done", keyboard.message_id)
+    texts = [s.text for s in stub.sent(USER)]
+    result = next(t for t in texts if "お見積り Q-" in t)
+    assert "月額 <b>3,500円</b>" in result and "月額 <b>7,500円</b>" in result
+
+
+async def test_telegram_every_callback_is_answered(telegram, stub):
+    """Each button press gets exactly one answerCallbackQuery, stale ones with a toast."""
+    await say(telegram, stub, "/quote")
+    await say(telegram, stub, "3億")
+    industry_message = stub.sent(USER)[-1].message_id
+    await tap(telegram, stub, "quote.industry.retail", industry_message)
+    await tap(telegram, stub, "quote.industry.retail", industry_message)  # a double tap
+    answers = stub.calls("answerCallbackQuery")
+    assert len(answers) == 2
+    assert answers[0].params.get("text") is None and answers[1].params["text"]
+
+
+async def test_telegram_duplicate_update_is_processed_once(telegram, stub):
+    """Telegram redelivering an update (same update_id) produces no second reply."""
+    update_id = stub.push_message(USER, "/quote")
+    await deliver(telegram, stub, update_id)
+    await deliver(telegram, stub, update_id)
+    assert len(stub.sent(USER)) == 1
+
+
+async def test_telegram_user_text_is_escaped_in_html(telegram, stub):
+    """A reprompt that quotes the user's text escapes it, so Telegram's HTML parser accepts it."""
+    await say(telegram, stub, "/quote")
+    sent = await say(telegram, stub, "<script>alert(1)</script>")
+    assert "&lt;script&gt;" in sent.text and stub.calls("sendMessage")[-1].error is None
+
+
+async def test_telegram_group_messages_are_not_dialogs(telegram, stub):
+    """A message in a group the bot is in does not start a conversation."""
+    stub.add_chat(-100, chat_type="group", title="Some group", is_forum=False)
+    await deliver(telegram, stub, stub.push_message(-100, "/quote", chat_type="group"))
+    assert stub.sent(-100) == []
+
+
+async def test_telegram_photo_gets_an_answer(telegram, stub):
+    """A photo in a private chat is answered, never met with silence."""
+    await deliver(telegram, stub, stub.push_photo(USER, b"\x89PNG..."))
+    assert "文字の回答だけ" in stub.sent(USER)[0].text
+
+
+async def test_telegram_commands_are_registered_in_both_languages(telegram, stub):
+    """The command menu is set in Japanese (default) and English."""
+    await register_commands(telegram)
+    ja = {c["command"]: c["description"] for c in stub.my_commands()}
+    en = {c["command"]: c["description"] for c in stub.my_commands(language_code="en")}
+    assert ja["quote"] == "保険料を見積もる" and en["quote"] == "Get a quote"
+    assert (
+        set(ja)
+        == set(en)
+        >= {"start", "quote", "incident", "staff", "myquotes", "cancel", "lang", "help"}
+    )
+
+
+async def test_telegram_not_modified_edit_is_not_an_error(telegram, stub):
+    """An edit Telegram calls "not modified" (a double tap) sends nothing new and raises nothing."""
+    await say(telegram, stub, "/quote")
+    await say(telegram, stub, "3億")
+    await tap(telegram, stub, "quote.industry.retail")
+    keyboard = stub.sent(USER)[-1].message_id
+    stub.fail_next(
+        "editMessageText", description=None
+    )  # the stub's default 400 is "thread not found"
+    before = len(stub.sent(USER))
+    await tap(telegram, stub, "quote.channels.rakuten", keyboard)
+    assert len(stub.sent(USER)) == before + 1  # any other edit failure falls back to a new message
+
+
+def test_telegram_long_text_is_split_under_the_limit():
+    """A message over 4096 characters is cut at line breaks into pieces Telegram accepts."""
+    text = "\n".join(f"line {n} " + "x" * 90 for n in range(120))
+    pieces = split_text(text)
+    assert len(pieces) > 1 and all(len(p) <= 4096 for p in pieces)
+    assert "\n".join(pieces) == text
