@@ -23,6 +23,7 @@ telegram: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check --quiet .
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
