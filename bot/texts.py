@@ -59,15 +59,22 @@ class Texts:
 
     def __init__(self, root: Path = TEMPLATES_DIR):
         self.root = root
-        self._labels = {loc: self._load_labels(root / loc / "labels.toml") for loc in LOCALES}
+        self._labels = {loc: self._load_labels(root / loc) for loc in LOCALES}
         self._envs = {loc: self._environment(loc) for loc in LOCALES}
 
-    def _load_labels(self, path: Path) -> dict[str, dict[str, str]]:
-        try:
-            with path.open("rb") as f:
-                return tomllib.load(f)
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise TextError(f"{path}: {e}") from None
+    def _load_labels(self, folder: Path) -> dict[str, dict[str, str]]:
+        """labels.toml plus labels/*.toml (one per feature); a group may be defined only once."""
+        labels: dict[str, dict[str, str]] = {}
+        for path in [folder / "labels.toml", *sorted((folder / "labels").glob("*.toml"))]:
+            try:
+                with path.open("rb") as f:
+                    groups = tomllib.load(f)
+            except (OSError, tomllib.TOMLDecodeError) as e:
+                raise TextError(f"{path}: {e}") from None
+            for group in set(groups) & set(labels):
+                raise TextError(f"{path}: label group [{group}] is already defined")
+            labels.update(groups)
+        return labels
 
     def _environment(self, locale: str) -> jinja2.Environment:
         env = jinja2.Environment(
@@ -128,9 +135,10 @@ class Texts:
                     f"templates differ between {locale} and {reference}: {sorted(diff)}"
                 )
             for group, entries in self._labels[reference].items():
-                missing = set(entries) - set(self._labels[locale].get(group, {}))
-                if missing:
-                    raise TextError(f"labels missing in {locale}: {group}.{sorted(missing)}")
+                other = self._labels[locale].get(group, {})
+                if set(entries) != set(other):
+                    diff = sorted(set(entries) ^ set(other))
+                    raise TextError(f"labels differ between {locale} and {reference}: {group}.{diff}")
             env = self._envs[locale]
             for name in env.list_templates(extensions=[SUFFIX[1:]]):
                 try:
