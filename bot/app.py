@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.engine import Engine
+from bot.handoff import StaffSettings
+from bot.settings import ConfigError
 from bot.store import Store
 from bot.texts import Texts
 from dialogs import all_dialogs
+from dialogs.office_hours import OfficeHours
 from rates.coverage import JST
 from rates.tables import load_rates
 
@@ -30,6 +33,14 @@ class App:
         await self.store.close()
 
 
+def staff_settings(env: Mapping[str, str]) -> StaffSettings:
+    """Office hours and how long a waiting user waits before being told nobody answered."""
+    minutes = env.get("QUOTEBOT_STAFF_ANSWER_MINUTES", "").strip() or "15"
+    if not minutes.isdigit() or int(minutes) < 1:
+        raise ConfigError("QUOTEBOT_STAFF_ANSWER_MINUTES must be a whole number of minutes (1 or more)")
+    return StaffSettings(OfficeHours.from_env(env), timedelta(minutes=int(minutes)))
+
+
 async def open_app(
     db_path: str | None = None,
     *,
@@ -37,9 +48,18 @@ async def open_app(
     clock: Callable[[], datetime] = now_jst,
 ) -> App:
     """Load and check every data file first, so a broken table or template stops start-up."""
+    staff = staff_settings(env)
     rates = load_rates()
     texts = Texts()
     texts.check()
     store = await Store.open(db_path or env.get("QUOTEBOT_DB") or DEFAULT_DB)
-    engine = Engine(store, texts, all_dialogs(), clock=clock, data={"rates": rates})
+    engine = Engine(
+        store,
+        texts,
+        all_dialogs(),
+        clock=clock,
+        data={"rates": rates},
+        staff_enabled=bool(env.get("TELEGRAM_STAFF_CHAT_ID", "").strip()),
+        staff=staff,
+    )
     return App(engine=engine, store=store)

@@ -37,9 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     q = commands.add_parser("quote", help="price a merchant from the published tables")
-    q.add_argument(
-        "--revenue", required=True, help="annual revenue, e.g. 3億, 300,000,000, 1.2 billion"
-    )
+    q.add_argument("--revenue", required=True, help="annual revenue, e.g. 3億, 300,000,000, 1.2 billion")
     q.add_argument("--industry", required=True, help="one of: " + ", ".join(INDUSTRIES))
     q.add_argument("--channels", required=True, help="comma-separated: " + ", ".join(CHANNELS))
     q.add_argument("--date", help="application date YYYY-MM-DD (default: today in Asia/Tokyo)")
@@ -51,9 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = commands.add_parser("chat", help="chat with the bot in this terminal (no account needed)")
     c.add_argument("--db", help=f"SQLite file (default: $QUOTEBOT_DB or {DEFAULT_DB})")
-    c.add_argument(
-        "--user", default="local", help="who is chatting: each user has their own conversation"
-    )
+    c.add_argument("--user", default="local", help="who is chatting: each user has their own conversation")
 
     t = commands.add_parser("telegram", help="run the bot on Telegram (long polling)")
     t.add_argument("--db", help=f"SQLite file (default: $QUOTEBOT_DB or {DEFAULT_DB})")
@@ -90,9 +86,7 @@ def _quote(args, texts: Texts) -> str:
 
 def _rates(args, texts: Texts) -> str:
     book = load_rates()
-    return to_plain(
-        texts.render(args.lang, "cli/rates", tables=book.products, declines=book.declines)
-    )
+    return to_plain(texts.render(args.lang, "cli/rates", tables=book.products, declines=book.declines))
 
 
 async def _chat(args) -> None:

@@ -17,9 +17,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from bot.handoff import StaffSettings, on_staff_message
+from bot.markup import to_plain
 from bot.store import Store
 from bot.texts import Texts
 from bot.turn import Turn
+from dialogs.office_hours import OfficeHours
 from dialogs.steps import Dialog
 
 log = logging.getLogger(__name__)
@@ -38,10 +41,22 @@ class Inbound:
     event_id: str | None = None  # the platform's id, for dropping redeliveries
     locale_hint: str | None = None  # e.g. Telegram's language_code
     user_name: str | None = None
+    ref: str | None = None  # the platform's message ("<chat>:<message>"), to copy media to staff
 
     @property
     def channel(self) -> str:
         return self.conversation.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class StaffInbound:
+    """A message staff wrote in a customer's topic of the staff group."""
+
+    thread: int  # the topic (Telegram message_thread_id)
+    kind: str  # "text" (staff commands included: "/close") or "media"
+    text: str = ""
+    ref: str | None = None
+    event_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,13 +68,22 @@ class Option:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A file to send (the incident summary): its name and bytes."""
+
+    filename: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class Reply:
-    """A message for the user: Telegram-HTML text and buttons."""
+    """A message for the user: Telegram-HTML text and buttons, or a file with a caption."""
 
     key: str  # the template it was rendered from (for tests and logs)
     text: str
     options: tuple[Option, ...] = ()
     edit: bool = False  # replace the message whose button was tapped (multi-select keyboards)
+    document: Document | None = None
 
 
 @dataclass(frozen=True)
@@ -78,12 +102,20 @@ class Engine:
         *,
         clock: Callable[[], datetime],
         data: Mapping[str, Any],
+        staff_enabled: bool = False,
+        staff_locale: str = "ja",
+        staff: StaffSettings | None = None,
     ):
         self.store = store
         self.texts = texts
         self.dialogs = dialogs
         self.clock = clock
         self.data = data  # loaded once at start-up (rate tables...), handed to dialog hooks
+        self.staff_enabled = staff_enabled  # is there a staff chat to alert and hand over to?
+        self.staff_locale = staff_locale
+        self.staff = staff or StaffSettings(OfficeHours())
+        # Set after a commit that queued outbox messages, so a channel's worker sends them at once.
+        self.outbox_ready = asyncio.Event()
         self._locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
     def _lock(self, conversation: str) -> asyncio.Lock:
@@ -114,4 +146,46 @@ class Engine:
         turn = Turn(self, tx, inbound, row.state if row else None, now)
         await turn.run()
         await tx.save_conversation(inbound.conversation, inbound.channel, turn.state, now)
+        await self._remember(tx, turn)
+        if turn.queued:
+            self.outbox_ready.set()  # harmless if the commit then fails: the worker finds nothing
         return turn.outcome()
+
+    async def _remember(self, tx, turn: Turn) -> None:
+        """The last messages, for the header of a ticket if the user later asks for a person."""
+        conversation = turn.inbound.conversation
+        if turn.inbound.kind == "text":
+            await tx.note_transcript(conversation, "user", turn.inbound.text, turn.now)
+        for reply in turn.replies:
+            await tx.note_transcript(conversation, "bot", to_plain(reply.text)[:200], turn.now)
+
+    async def handle_staff(self, staff: StaffInbound) -> Outcome:
+        """A staff message in a customer's topic: relay it or run the staff command.
+
+        Returns what to post back in the topic; messages for the user go through the outbox.
+        """
+        async with self.store.transaction() as tx:
+            conversation = await tx.conversation_of_topic(staff.thread)
+        if conversation is None:
+            text = self.texts.render(self.staff_locale, "staff/unknown_topic")
+            return Outcome((Reply("staff/unknown_topic", text),))
+        async with self._lock(conversation):
+            async with self.store.transaction() as tx:
+                now = self.clock()
+                if staff.event_id and not await tx.claim_event(staff.event_id, now):
+                    return Outcome(duplicate=True)
+                row = await tx.load_conversation(conversation)
+                inbound = Inbound(conversation, "staff", staff.text, staff.event_id)
+                turn = Turn(self, tx, inbound, row.state if row else None, now)
+                topic_replies = await on_staff_message(turn, staff.kind, staff.text, staff.ref)
+                for reply in turn.replies:  # what the user is told (ticket closed...)
+                    await turn.enqueue(conversation, reply_payload(reply))
+                await tx.save_conversation(conversation, inbound.channel, turn.state, now)
+            if turn.queued:
+                self.outbox_ready.set()
+        return Outcome(tuple(topic_replies))
+
+
+def reply_payload(reply: Reply) -> dict:
+    """A reply as an outbox row: the same text and buttons, sent later."""
+    return {"text": reply.text, "buttons": [[o.token, o.label] for o in reply.options]}

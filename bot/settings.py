@@ -1,5 +1,5 @@
 """Settings come from the environment; a bad one is reported by name (never by value)."""
 
+from dialogs.office_hours import ConfigError
 
-class ConfigError(ValueError):
-    """A missing or malformed setting; the message names the variable."""
+__all__ = ["ConfigError"]

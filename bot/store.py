@@ -20,6 +20,8 @@ from pathlib import Path
 import aiosqlite
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+TRANSCRIPT_KEEP = 20  # messages per conversation kept for a ticket's header
+TRANSCRIPT_CHARS = 500
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -91,15 +93,11 @@ class Store:
             (version,) = await cursor.fetchone()
         migrations = _migrations()
         if version > len(migrations):
-            raise StoreError(
-                f"database schema {version} is newer than this program ({len(migrations)})"
-            )
+            raise StoreError(f"database schema {version} is newer than this program ({len(migrations)})")
         for number, path in migrations[version:]:
             script = path.read_text(encoding="utf-8")
             # executescript commits as it goes: bump the version inside the same script.
-            await self._db.executescript(
-                f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-            )
+            await self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
 
     async def schema_version(self) -> int:
         async with self._db.execute("PRAGMA user_version") as cursor:
@@ -203,23 +201,193 @@ class Transaction:
             (conversation, limit),
         )
         return [
-            {"ref": r["ref"], "created_at": r["created_at"], "quote": json.loads(r["quote"])}
-            for r in rows
+            {"ref": r["ref"], "created_at": r["created_at"], "quote": json.loads(r["quote"])} for r in rows
         ]
+
+    # -- incidents ----------------------------------------------------------------------------
+
+    async def save_incident(self, ref: str, conversation: str, record: dict, now: datetime) -> None:
+        stamp = utc_text(now)
+        await self._db.execute(
+            "INSERT INTO incidents (ref, conversation, created_at, updated_at, record)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (ref)"
+            " DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at",
+            (ref, conversation, stamp, stamp, json.dumps(record, ensure_ascii=False)),
+        )
+
+    async def incident(self, ref: str) -> tuple[str, dict] | None:
+        """(conversation, record) of an incident, or None."""
+        row = await self._one("SELECT conversation, record FROM incidents WHERE ref = ?", (ref,))
+        return (row["conversation"], json.loads(row["record"])) if row else None
+
+    async def incidents_for(self, conversation: str, limit: int = 5) -> list[dict]:
+        """The conversation's latest incidents, newest first, each with its ref."""
+        rows = await self._all(
+            "SELECT ref, record FROM incidents WHERE conversation = ?"
+            " ORDER BY created_at DESC, ref DESC LIMIT ?",
+            (conversation, limit),
+        )
+        return [{"ref": r["ref"], **json.loads(r["record"])} for r in rows]
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        destination: str,
+        payload: dict,
+        now: datetime,
+        *,
+        not_before: datetime | None = None,
+        tag: str | None = None,
+    ) -> int:
+        cursor = await self._db.execute(
+            "INSERT INTO outbox (destination, payload, tag, not_before, created_at) VALUES (?, ?, ?, ?, ?)",
+            (
+                destination,
+                json.dumps(payload, ensure_ascii=False),
+                tag,
+                utc_text(not_before or now),
+                utc_text(now),
+            ),
+        )
+        return cursor.lastrowid
+
+    async def cancel_outbox(self, tag: str) -> int:
+        """Drop pending messages with this tag (a reminder for an item marked done)."""
+        cursor = await self._db.execute("DELETE FROM outbox WHERE tag = ? AND sent_at IS NULL", (tag,))
+        return cursor.rowcount
+
+    async def due_outbox(self, now: datetime, prefixes: tuple[str, ...], limit: int = 50) -> list[dict]:
+        """Unsent messages due by `now` whose destination starts with one of `prefixes`."""
+        where = " OR ".join("destination LIKE ?" for _ in prefixes)
+        rows = await self._all(
+            f"SELECT id, destination, payload, tag, attempts FROM outbox"
+            f" WHERE sent_at IS NULL AND not_before <= ? AND ({where})"
+            " ORDER BY not_before, id LIMIT ?",
+            (utc_text(now), *(p + "%" for p in prefixes), limit),
+        )
+        return [{**dict(r), "payload": json.loads(r["payload"])} for r in rows]
+
+    async def next_outbox_time(self, prefixes: tuple[str, ...]) -> str | None:
+        where = " OR ".join("destination LIKE ?" for _ in prefixes)
+        row = await self._one(
+            f"SELECT MIN(not_before) FROM outbox WHERE sent_at IS NULL AND ({where})",
+            tuple(p + "%" for p in prefixes),
+        )
+        return row[0] if row else None
+
+    async def mark_sent(self, outbox_id: int, now: datetime, *, error: str | None = None) -> None:
+        """Done with a row: sent, or (with `error`) refused for good and kept for the record."""
+        await self._db.execute(
+            "UPDATE outbox SET sent_at = ?, last_error = ? WHERE id = ?",
+            (utc_text(now), error, outbox_id),
+        )
+
+    async def retry_later(self, outbox_id: int, error: str, at: datetime) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, not_before = ? WHERE id = ?",
+            (error[:500], utc_text(at), outbox_id),
+        )
+
+    # -- handoff: tickets, topics, transcript --------------------------------------------------
+
+    async def open_ticket(self, conversation: str, now: datetime) -> tuple[int, bool]:
+        """The conversation's open ticket, or a new one: (id, created)."""
+        row = await self._one(
+            "SELECT id FROM tickets WHERE conversation = ? AND closed_at IS NULL", (conversation,)
+        )
+        if row:
+            return row["id"], False
+        cursor = await self._db.execute(
+            "INSERT INTO tickets (conversation, opened_at) VALUES (?, ?)",
+            (conversation, utc_text(now)),
+        )
+        return cursor.lastrowid, True
+
+    async def ticket(self, ticket_id: int) -> dict | None:
+        row = await self._one("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
+        return {**dict(row), "notes": json.loads(row["notes"])} if row else None
+
+    async def open_ticket_of(self, conversation: str) -> dict | None:
+        row = await self._one(
+            "SELECT id FROM tickets WHERE conversation = ? AND closed_at IS NULL", (conversation,)
+        )
+        return await self.ticket(row["id"]) if row else None
+
+    async def ticket_answered(self, ticket_id: int, now: datetime) -> bool:
+        """Mark the first staff answer; True only the first time."""
+        cursor = await self._db.execute(
+            "UPDATE tickets SET answered_at = ? WHERE id = ? AND answered_at IS NULL",
+            (utc_text(now), ticket_id),
+        )
+        return cursor.rowcount == 1
+
+    async def close_ticket(self, ticket_id: int, by: str, now: datetime) -> None:
+        await self._db.execute(
+            "UPDATE tickets SET closed_at = ?, closed_by = ? WHERE id = ? AND closed_at IS NULL",
+            (utc_text(now), by, ticket_id),
+        )
+
+    async def add_note(self, ticket_id: int, note: dict) -> None:
+        await self._db.execute(
+            "UPDATE tickets SET notes = json_insert(notes, '$[#]', json(?)) WHERE id = ?",
+            (json.dumps(note, ensure_ascii=False), ticket_id),
+        )
+
+    async def topic_of(self, conversation: str) -> dict | None:
+        row = await self._one("SELECT * FROM topics WHERE conversation = ?", (conversation,))
+        return dict(row) if row else None
+
+    async def conversation_of_topic(self, thread_id: int) -> str | None:
+        row = await self._one("SELECT conversation FROM topics WHERE thread_id = ?", (thread_id,))
+        return row["conversation"] if row else None
+
+    async def set_topic(self, conversation: str, thread_id: int | None, name: str, now: datetime) -> None:
+        await self._db.execute(
+            "INSERT INTO topics (conversation, thread_id, name, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (conversation) DO UPDATE SET thread_id = excluded.thread_id,"
+            " name = excluded.name, updated_at = excluded.updated_at",
+            (conversation, thread_id, name, utc_text(now)),
+        )
+
+    async def note_transcript(self, conversation: str, speaker: str, text: str, now: datetime) -> None:
+        """Keep the last TRANSCRIPT_KEEP messages of a conversation, shortened."""
+        await self._db.execute(
+            "INSERT INTO transcript (conversation, at, speaker, text) VALUES (?, ?, ?, ?)",
+            (conversation, utc_text(now), speaker, text[:TRANSCRIPT_CHARS]),
+        )
+        await self._db.execute(
+            "DELETE FROM transcript WHERE conversation = ? AND id NOT IN"
+            " (SELECT id FROM transcript WHERE conversation = ? ORDER BY id DESC LIMIT ?)",
+            (conversation, conversation, TRANSCRIPT_KEEP),
+        )
+
+    async def transcript(self, conversation: str, limit: int = 10) -> list[dict]:
+        """The last messages, oldest first."""
+        rows = await self._all(
+            "SELECT at, speaker, text FROM transcript WHERE conversation = ? ORDER BY id DESC LIMIT ?",
+            (conversation, limit),
+        )
+        return [dict(r) for r in reversed(rows)]
 
     # -- personal data ------------------------------------------------------------------------
 
     async def delete_conversation_data(self, conversation: str) -> None:
         """Everything kept about one conversation, on the user's request."""
-        await self._db.execute("DELETE FROM quotes WHERE conversation = ?", (conversation,))
-        await self._db.execute("DELETE FROM conversations WHERE key = ?", (conversation,))
+        for sql in (
+            "DELETE FROM quotes WHERE conversation = ?",
+            "DELETE FROM incidents WHERE conversation = ?",
+            "DELETE FROM outbox WHERE destination = ? AND sent_at IS NULL",
+            "DELETE FROM transcript WHERE conversation = ?",
+            "DELETE FROM conversations WHERE key = ?",
+        ):
+            await self._db.execute(sql, (conversation,))
 
     async def delete_stale(self, older_than: timedelta, now: datetime) -> int:
         """Retention: conversations (and their quotes) untouched for longer than `older_than`."""
         cutoff = utc_text(now - older_than)
         await self._db.execute(
-            "DELETE FROM quotes WHERE conversation IN"
-            " (SELECT key FROM conversations WHERE updated_at < ?)",
+            "DELETE FROM quotes WHERE conversation IN (SELECT key FROM conversations WHERE updated_at < ?)",
             (cutoff,),
         )
         cursor = await self._db.execute("DELETE FROM conversations WHERE updated_at < ?", (cutoff,))

@@ -131,9 +131,7 @@ class Texts:
         for locale in LOCALES:
             if set(self.keys(locale)) != set(self.keys(reference)):
                 diff = set(self.keys(locale)) ^ set(self.keys(reference))
-                raise TextError(
-                    f"templates differ between {locale} and {reference}: {sorted(diff)}"
-                )
+                raise TextError(f"templates differ between {locale} and {reference}: {sorted(diff)}")
             for group, entries in self._labels[reference].items():
                 other = self._labels[locale].get(group, {})
                 if set(entries) != set(other):

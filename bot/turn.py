@@ -1,9 +1,7 @@
 """One turn of one conversation: a command, a typed answer or a tapped button applied to its state.
 
-The conversation state is plain JSON (saved by the engine after the turn):
-    {"v": 1, "lang": "ja", "active": "quote", "suspended": ["quote"],
-     "forms": {"quote": {"slots": {...}, "pending": {"channels": ["rakuten"]}}}}
-The step a dialog is on is derived from its slots (dialogs/forms.py), never stored.
+The state's shape is described in bot/state.py; the step a dialog is on is derived from its
+slots (dialogs/forms.py), never stored.
 """
 
 from __future__ import annotations
@@ -11,7 +9,11 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from bot import handoff
+from bot.commands import COMMANDS, CONFIRMED
+from bot.effects import EFFECTS, toggle_checklist
 from bot.markup import to_plain
+from bot.state import DONE, HOME, RESUME, new_state, parse_command
 from dialogs.forms import (
     current_step,
     is_finished,
@@ -21,8 +23,10 @@ from dialogs.forms import (
     normalise,
     without,
 )
+from dialogs.handoff import wants_staff
 from dialogs.steps import (
     Ask,
+    Button,
     Choose,
     Clear,
     Command,
@@ -45,27 +49,9 @@ if TYPE_CHECKING:
     from bot.engine import Engine, Inbound, Outcome
     from bot.store import Transaction
 
-STATE_VERSION = 1
-HOME = "menu"  # the dialog a conversation rests in when nothing else is going on
-DONE = "done"  # the extra option that closes a multi-select
-RESUME = "resume"  # the extra option on a finished dialog's menu when another one is waiting
-
-
-def new_state(locale_hint: str | None) -> dict:
-    lang = "en" if (locale_hint or "").lower().startswith("en") else "ja"
-    return {"v": STATE_VERSION, "lang": lang, "active": HOME, "suspended": [], "forms": {}}
-
-
-def parse_command(text: str) -> tuple[str, str]:
-    """ "/start@quote_bot now" → ("start", "now")."""
-    head, _, args = text.strip()[1:].partition(" ")
-    return head.split("@", 1)[0].lower(), args.strip()
-
 
 class Turn:
-    def __init__(
-        self, engine: Engine, tx: Transaction, inbound: Inbound, state: dict | None, now: datetime
-    ):
+    def __init__(self, engine: Engine, tx: Transaction, inbound: Inbound, state: dict | None, now: datetime):
         self.engine = engine
         self.tx = tx
         self.inbound = inbound
@@ -74,6 +60,9 @@ class Turn:
         self.state = state or new_state(inbound.locale_hint)
         self.replies: list = []
         self.notice: str | None = None
+        self.queued = False  # did this turn put anything in the outbox?
+        self.attachments: list = []  # files to send after the messages of the same step
+        self.step_results: dict[str, Any] = {}  # what earlier effects of the same step returned
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -105,6 +94,24 @@ class Turn:
 
         self.replies.append(Reply(key, self.render(key, **params), tuple(options), edit))
 
+    def say_buttons(self, key: str, buttons: tuple[Button, ...], *, edit=False, **params: Any) -> None:
+        """A message with buttons chosen by a hook (a checklist) rather than by a step."""
+        from bot.engine import Option
+
+        options = tuple(Option(b.token, self.button_label(b)) for b in buttons)
+        self.say(key, options=options, edit=edit, **params)
+
+    def button_label(self, button: Button) -> str:
+        return ("✅ " if button.ticked else "") + self.label(button.labels, button.code)
+
+    async def enqueue(self, destination: str, payload: dict, **options: Any) -> None:
+        await self.tx.enqueue(destination, payload, self.now, **options)
+        self.queued = True
+
+    @property
+    def context(self) -> Context:
+        return Context(self.now, self.lang, self.inbound.conversation, self.engine.data)
+
     def toast(self, key: str, **params: Any) -> None:
         self.notice = to_plain(self.render(key, **params))
 
@@ -124,7 +131,12 @@ class Turn:
 
     async def run(self) -> None:
         kind, text = self.inbound.kind, self.inbound.text
-        if kind == "tap":
+        if self.state.get("handoff"):
+            await self.with_staff()
+            return
+        if kind == "tap" and text == handoff.BACK:
+            await handoff.leave(self, by="user")
+        elif kind == "tap":
             await self.on_tap(text)
         elif kind == "wake":  # a channel (re)opened: show where the conversation stands
             self.prompt()
@@ -137,8 +149,27 @@ class Turn:
             target = self.keyword_dialog(text)
             if target is not None and target != self.state["active"]:
                 await self.goto(target)
+            elif wants_staff(text):
+                await handoff.open_ticket(self)
             else:
                 await self.on_text(text)
+
+    async def with_staff(self) -> None:
+        """A person owns the conversation: relay, except /bot and the incident words."""
+        kind, text = self.inbound.kind, self.inbound.text
+        command = parse_command(text)[0] if kind == "text" and text.strip().startswith("/") else None
+        if (kind == "tap" and text == handoff.BACK) or command == "bot":
+            await handoff.leave(self, by="user")
+        elif command == "incident" or (kind == "text" and self.keyword_dialog(text) == "incident"):
+            await handoff.relay_from_user(self)  # staff see it too; the ticket stays open
+            self.state.pop("handoff")
+            await self.goto("incident")
+        elif kind == "wake":
+            self.say("handoff/still_with_staff", options=handoff.back_button(self))
+        elif kind == "tap":
+            self.toast("handoff/with_staff")
+        else:
+            await handoff.relay_from_user(self)
 
     def keyword_dialog(self, text: str) -> str | None:
         folded = normalise(text)
@@ -150,55 +181,12 @@ class Turn:
     # -- commands ----------------------------------------------------------------------------------
 
     async def on_command(self, name: str, args: str) -> None:
-        handler = getattr(self, f"cmd_{name}", None)
+        handler = COMMANDS.get(name)
         if handler is None:
             self.say("common/unknown_command", command=name[:32])
             self.prompt()
             return
-        await handler(args)
-
-    async def cmd_start(self, args: str) -> None:
-        await self.goto(HOME)
-
-    async def cmd_quote(self, args: str) -> None:
-        await self.goto("quote")
-
-    async def cmd_help(self, args: str) -> None:
-        self.say("common/help")
-        self.prompt()
-
-    async def cmd_cancel(self, args: str) -> None:
-        name = self.state["active"]
-        if is_started(self.dialog, self.slots):
-            self.state["forms"].pop(name, None)
-            self.say("common/cancelled", dialog=name)
-        else:
-            self.say("common/nothing_to_cancel")
-        self.state["active"] = HOME
-        await self.advance()
-
-    async def cmd_lang(self, args: str) -> None:
-        wanted = normalise(args)[:2]
-        if wanted not in ("ja", "en"):
-            wanted = "en" if self.lang == "ja" else "ja"
-        self.state["lang"] = wanted
-        self.say("common/lang_set")
-        self.prompt()
-
-    async def cmd_myquotes(self, args: str) -> None:
-        quotes = await self.tx.quotes_for(self.inbound.conversation, limit=10)
-        self.say("quote/mine", quotes=quotes)
-        self.prompt()
-
-    async def cmd_delete(self, args: str) -> None:
-        await self.goto("privacy")
-
-    async def cmd_forget(self, args: str) -> None:
-        """Delete everything kept about this conversation; what is left is a fresh start."""
-        await self.tx.delete_conversation_data(self.inbound.conversation)
-        self.state = new_state(self.lang)
-        self.say("privacy/deleted")
-        self.prompt()
+        await handler(self, args)
 
     # -- answers -----------------------------------------------------------------------------------
 
@@ -214,7 +202,7 @@ class Turn:
         name = f"{self.dialog.name}/{step.id}"
         if isinstance(step, Ask):
             try:
-                value = step.parse(text)
+                value = step.parse(text, self.context)
             except Invalid as e:
                 self.say(f"{name}_invalid", code=e.code, **e.params)
                 return
@@ -230,6 +218,14 @@ class Turn:
             await self.multi(step, chosen, edit=False)
             return
         chosen = match_option(text, self._option_labels(step, codes))
+        if chosen is None and isinstance(step, Choose) and step.parse is not None:
+            try:
+                self.slots[step.slot] = step.parse(text, self.context)
+            except Invalid as e:
+                self.say(f"{name}_invalid", code=e.code, options=self.buttons(step), **e.params)
+                return
+            await self.advance()
+            return
         if chosen is None:
             if self.first_contact and self.dialog.name == HOME:
                 self.prompt()  # someone's first words: greet them rather than scold them
@@ -239,6 +235,10 @@ class Turn:
         await self.choose(step, chosen)
 
     async def on_tap(self, token: str) -> None:
+        if token.startswith("ck."):  # a checklist item: "ck.<incident ref>.<item id>"
+            ref, _, item = token.removeprefix("ck.").partition(".")
+            await toggle_checklist(self, ref, item)
+            return
         dialog_name, _, rest = token.partition(".")
         step_id, _, option = rest.partition(".")
         dialog = self.engine.dialogs.get(dialog_name)
@@ -311,9 +311,7 @@ class Turn:
         elif isinstance(action, Clear):
             form = self.form()
             for slot in action.slots:
-                step = next(
-                    s for s in self.dialog.steps if not isinstance(s, Menu) and s.slot == slot
-                )
+                step = next(s for s in self.dialog.steps if not isinstance(s, Menu) and s.slot == slot)
                 if isinstance(step, MultiChoose) and slot in form["slots"]:
                     form["pending"][step.id] = list(form["slots"][slot])  # edit, don't retype
             form["slots"] = without(self.dialog, form["slots"], action.slots)
@@ -325,7 +323,10 @@ class Turn:
             self.say(action.key)
             self.prompt()
         elif isinstance(action, Command):
-            await self.on_command(action.name, "")
+            if action.name in CONFIRMED:
+                await CONFIRMED[action.name](self, "")
+            else:
+                await self.on_command(action.name, "")
         else:
             raise TypeError(f"unknown action {action!r}")
 
@@ -354,14 +355,15 @@ class Turn:
             if not isinstance(step, Compute):
                 self.prompt()
                 return
-            context = Context(self.now, self.lang, self.inbound.conversation, self.engine.data)
-            computed = step.run(MappingProxyType(self.slots), context)
-            results: dict[str, Any] = {}
+            computed = step.run(MappingProxyType(self.slots), self.context)
+            results = self.step_results = {}
             for effect in computed.effects:
                 results.update(await self.perform(effect))
             self.slots[step.slot] = {**computed.value, **results}
             for message in computed.say:
-                self.say(message.key, **message.params, **results)
+                self.say_buttons(message.key, message.buttons, **{**message.params, **results})
+            self.replies += self.attachments
+            self.attachments.clear()
 
     def options(self, step: Choose | MultiChoose | Menu) -> tuple[str, ...]:
         codes = options_of(step, MappingProxyType(self.slots))
@@ -377,8 +379,7 @@ class Turn:
         if isinstance(step, MultiChoose):
             ticked = self.form()["pending"].get(step.id, [])
             buttons = [
-                Option(prefix + c, ("✅ " if c in ticked else "") + self.label(step.labels, c))
-                for c in codes
+                Option(prefix + c, ("✅ " if c in ticked else "") + self.label(step.labels, c)) for c in codes
             ]
             return (*buttons, Option(prefix + DONE, self.label("menu", DONE)))
         return tuple(Option(prefix + c, self._button_label(step, c)) for c in codes)
@@ -403,10 +404,4 @@ class Turn:
         )
 
     async def perform(self, effect: Effect) -> dict[str, Any]:
-        handler = getattr(self, f"effect_{effect.kind}")
-        return await handler(**effect.payload)
-
-    async def effect_save_quote(self, quote: dict) -> dict[str, Any]:
-        ref = await self.tx.next_reference("Q", f"{self.now:%Y%m%d}")
-        await self.tx.save_quote(ref, self.inbound.conversation, quote, self.now)
-        return {"ref": ref}
+        return await EFFECTS[effect.kind](self, **effect.payload)

@@ -95,9 +95,7 @@ REPORT_KEYS = (
 )
 
 # Personal data (個人データ) among the DATA answers; trade secrets alone are not.
-_PERSONAL = frozenset(
-    {"names_contacts", "card_numbers", "account_passwords", "my_number", "sensitive"}
-)
+_PERSONAL = frozenset({"names_contacts", "card_numbers", "account_passwords", "my_number", "sensitive"})
 # 規則7条3号: acts with improper purpose — unauthorized access, ransomware, card skimming or
 # hacking, an employee taking data out. [LAW; PUB businesslawyers 1433]
 ATTACK_KINDS = frozenset({"unauthorized_access", "ransomware", "card_leak", "insider"})
@@ -202,9 +200,7 @@ def ppc_determination(facts: IncidentFacts) -> PpcDetermination:
             reasons.append("card_leak_treated_as_attack")
     elif kind in MAYBE_ATTACK_KINDS:
         maybe.add("improper_purpose")
-        reasons.append(
-            "theft_or_loss_unknown" if kind == "lost_device" else "other_kind_purpose_unclear"
-        )
+        reasons.append("theft_or_loss_unknown" if kind == "lost_device" else "other_kind_purpose_unclear")
     # [LAW] 規則7条4号: 本人の数が千人を超える (≥1,001).
     if facts.people == "over_1000":
         sure.add("over_1000")

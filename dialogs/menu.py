@@ -11,9 +11,7 @@ HOME_ACTIONS = {
     "faq": Goto("faq"),
 }
 
-MENU = Dialog(
-    "menu", steps=(Menu("start", options=tuple(HOME_ACTIONS), actions=HOME_ACTIONS, anytime=True),)
-)
+MENU = Dialog("menu", steps=(Menu("start", options=tuple(HOME_ACTIONS), actions=HOME_ACTIONS, anytime=True),))
 
 FAQ_TOPICS = (
     "who_can_join",
@@ -25,12 +23,8 @@ FAQ_TOPICS = (
 )
 FAQ_ACTIONS = {**{topic: Show(f"faq/{topic}") for topic in FAQ_TOPICS}, "back": Goto("menu")}
 
-FAQ = Dialog(
-    "faq", steps=(Menu("topics", options=tuple(FAQ_ACTIONS), actions=FAQ_ACTIONS, labels="faq"),)
-)
+FAQ = Dialog("faq", steps=(Menu("topics", options=tuple(FAQ_ACTIONS), actions=FAQ_ACTIONS, labels="faq"),))
 
 PRIVACY_ACTIONS = {"delete_confirm": Command("forget"), "delete_keep": Goto("menu")}
 
-PRIVACY = Dialog(
-    "privacy", steps=(Menu("confirm", options=tuple(PRIVACY_ACTIONS), actions=PRIVACY_ACTIONS),)
-)
+PRIVACY = Dialog("privacy", steps=(Menu("confirm", options=tuple(PRIVACY_ACTIONS), actions=PRIVACY_ACTIONS),))

@@ -33,7 +33,7 @@ from rates.codes import CHANNELS, INDUSTRIES
 from rates.pricing import QuoteRequest, quote
 
 
-def parse_revenue(text: str) -> int:
+def parse_revenue(text: str, context: Context | None = None) -> int:
     """Yen as people type it (3億, ３億円, 1億2,345万円, 300,000,000, 300 million)."""
     try:
         return parse_yen(text)

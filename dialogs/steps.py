@@ -37,11 +37,22 @@ class Context:
 
 
 @dataclass(frozen=True)
+class Button:
+    """A button a hook puts under a message: its token and the label (group, code) it shows."""
+
+    token: str
+    labels: str
+    code: str
+    ticked: bool = False
+
+
+@dataclass(frozen=True)
 class Say:
     """A message to send: a template key and its parameters, optionally with buttons."""
 
     key: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    buttons: tuple[Button, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,23 +114,30 @@ Action = Goto | Clear | Restart | Show | Command
 # -- steps -------------------------------------------------------------------------------------
 
 
+Parse = Callable[[str, Context], Any]
+
+
 @dataclass(frozen=True)
 class Ask:
-    """A free-text question; `parse` returns the slot value or raises Invalid."""
+    """A free-text question; `parse(text, context)` returns the slot value or raises Invalid."""
 
     id: str
-    parse: Callable[[str], Any]
+    parse: Parse
     slot: str
 
 
 @dataclass(frozen=True)
 class Choose:
-    """One choice from buttons (typed label or number counts too)."""
+    """One choice from buttons (typed label or number counts too).
+
+    With `parse`, typed text that matches no button is parsed instead (a typed date).
+    """
 
     id: str
     options: Options
     labels: str  # the labels.toml group that names the options
     slot: str
+    parse: Parse | None = None
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,7 @@ from typing import NamedTuple
 MAX_YEN: int = 10**15
 MAX_INPUT_CHARS: int = 100
 
-_CODES = frozenset(
-    {"empty", "too_long", "negative", "too_large", "fraction", "unrecognized", "ambiguous"}
-)
+_CODES = frozenset({"empty", "too_long", "negative", "too_large", "fraction", "unrecognized", "ambiguous"})
 
 # NFKC can turn one character into up to 18 (U+FDFA). Bounding the normalised text too keeps every
 # digit run far below int()'s 4300-digit limit without relying on today's Unicode tables.

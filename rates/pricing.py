@@ -125,8 +125,7 @@ def quote(book: RateBook, request: QuoteRequest) -> Quote:
             referrals.append(_referral(table.product, table.above_ceiling))
             continue
         offers.extend(
-            _banded_offer(table, plan.id, band.premium_yen[plan.id], request)
-            for plan in table.plans
+            _banded_offer(table, plan.id, band.premium_yen[plan.id], request) for plan in table.plans
         )
     for table in book.reference:
         premium = table.premium_by_industry.get(request.industry)
@@ -143,9 +142,7 @@ def quote(book: RateBook, request: QuoteRequest) -> Quote:
         )
     named = {o.product for o in offers} | {r.product for r in referrals}
     rates = tuple(
-        RateSource(t.product, t.source, t.effective_date)
-        for t in book.products
-        if t.product in named
+        RateSource(t.product, t.source, t.effective_date) for t in book.products if t.product in named
     )
     return Quote(request, offers=tuple(offers), referrals=tuple(referrals), rates=rates)
 

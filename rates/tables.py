@@ -126,9 +126,7 @@ def load_rates(directory: Path = TABLES_DIR) -> RateBook:
     contacts = _load_contacts(directory / "contacts.toml")
     banded = tuple(_banded(directory / f"{p}.toml", contacts) for p in BANDED_PRODUCTS)
     reference = tuple(_reference(directory / f"{p}.toml", contacts) for p in REFERENCE_PRODUCTS)
-    return RateBook(
-        banded=banded, reference=reference, declines=_declines(directory / "declines.toml")
-    )
+    return RateBook(banded=banded, reference=reference, declines=_declines(directory / "declines.toml"))
 
 
 class _Reader:

@@ -10,15 +10,13 @@ from bot.cli import main
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=60)
 
 
 def test_cli_issue_example_json(capsys):
     """The issue's example prints mini 3,500円 and standard 7,500円 a month as JSON."""
-    code = main(["quote", "--revenue", "3億", "--industry", "retail", "--channels", "rakuten,own_ec",
-                 "--date", "2026-11-22", "--json"])  # fmt: skip
+    args = "quote --revenue 3億 --industry retail --channels rakuten,own_ec --date 2026-11-22 --json"
+    code = main(args.split())
     data = json.loads(capsys.readouterr().out)
     assert code == 0
     assert data["revenue_yen"] == 300_000_000
@@ -39,15 +37,32 @@ def test_cli_json_for_a_decline_and_a_referral(capsys):
     assert declined == [{"product": None, "reason": "excluded_industry_public_body"}]
     main(["quote", "--revenue", "12億", "--industry", "retail", "--channels", "rakuten", "--json"])
     referrals = json.loads(capsys.readouterr().out)["referrals"]
-    assert {"product": "rakuten_group", "reason": "above_ceiling", "contact": "0120-994-294",
-            "contact_id": "rakuten_agent"} in referrals  # fmt: skip
+    assert {
+        "product": "rakuten_group",
+        "reason": "above_ceiling",
+        "contact": "0120-994-294",
+        "contact_id": "rakuten_agent",
+    } in referrals
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_cli_text_quote_in_both_languages(capsys, lang):
     """Without --json the quote reads as the bot would show it, in the chosen language."""
-    main(["quote", "--revenue", "300,000,000", "--industry", "care_welfare", "--channels",
-          "physical_store", "--lang", lang, "--date", "2026-11-22"])  # fmt: skip
+    main(
+        [
+            "quote",
+            "--revenue",
+            "300,000,000",
+            "--industry",
+            "care_welfare",
+            "--channels",
+            "physical_store",
+            "--lang",
+            lang,
+            "--date",
+            "2026-11-22",
+        ]
+    )
     out = capsys.readouterr().out
     assert ("年額 66,000円" if lang == "ja" else "¥66,000 a year") in out
     assert "<b>" not in out
@@ -60,7 +75,19 @@ def test_cli_text_quote_in_both_languages(capsys, lang):
         (["--revenue", "3億", "--industry", "bakery", "--channels", "rakuten"], "bakery"),
         (["--revenue", "3億", "--industry", "retail", "--channels", "rakuten,fax"], "fax"),
         (["--revenue", "3億", "--industry", "retail", "--channels", ""], "--channels"),
-        (["--revenue", "3億", "--industry", "retail", "--channels", "rakuten", "--date", "2026-13-01"], "2026-13-01"),
+        (
+            [
+                "--revenue",
+                "3億",
+                "--industry",
+                "retail",
+                "--channels",
+                "rakuten",
+                "--date",
+                "2026-13-01",
+            ],
+            "2026-13-01",
+        ),
         (["--industry", "retail", "--channels", "rakuten"], "--revenue"),
     ],
 )

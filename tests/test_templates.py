@@ -86,9 +86,7 @@ def test_templates_every_industry_and_channel_has_labels():
         (100_000_000, "it_services", ("own_ec",)),
     ],
 )
-def test_templates_quote_result_names_every_code_and_fits_telegram(
-    locale, revenue, industry, channels
-):
+def test_templates_quote_result_names_every_code_and_fits_telegram(locale, revenue, industry, channels):
     """A quote result renders every product, plan, exclusion and contact, within 4096 characters."""
     result = quote(BOOK, QuoteRequest(revenue, industry, frozenset(channels), date(2026, 11, 22)))
     html = TEXTS.render(locale, "quote/result", q=result.to_json(), ref="Q-20261122-0001")

@@ -15,7 +15,13 @@ import os
 import signal
 from collections.abc import Mapping
 
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
@@ -27,7 +33,8 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.engine import Engine, Inbound, Reply
+from bot.channels.telegram_outbox import TelegramDelivery
+from bot.engine import Engine, Inbound, Reply, StaffInbound
 from bot.settings import ConfigError
 
 log = logging.getLogger(__name__)
@@ -85,9 +92,29 @@ def to_inbound(update: Update) -> Inbound | None:
     message = update.message
     if message is None:
         return None  # edits, reactions, channel posts...
+    common["ref"] = f"{chat.id}:{message.message_id}"
     if message.text is not None:
         return Inbound(kind="text", text=message.text, **common)
     return Inbound(kind="media", **common)
+
+
+def to_staff_inbound(update: Update) -> StaffInbound | None:
+    """A person's message in a customer's topic of the staff group, or None (service messages,
+    other bots, the General topic)."""
+    message = update.message
+    if message is None or message.from_user is None or message.from_user.is_bot:
+        return None
+    if not message.is_topic_message or message.message_thread_id is None:
+        return None
+    if message.text is None and not message.effective_attachment:
+        return None  # topic created/closed/renamed...
+    return StaffInbound(
+        thread=message.message_thread_id,
+        kind="text" if message.text is not None else "media",
+        text=message.text or "",
+        ref=f"{message.chat_id}:{message.message_id}",
+        event_id=f"telegram:{update.update_id}",
+    )
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -120,11 +147,16 @@ def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str
 
 
 class TelegramChannel:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, staff_chat_id: int | None = None):
         self.engine = engine
+        self.staff_chat_id = staff_chat_id
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Hand the update to the engine, answer the button press, send the replies."""
+        chat = update.effective_chat
+        if chat is not None and self.staff_chat_id is not None and chat.id == self.staff_chat_id:
+            await self.on_staff_update(update, context)
+            return
         inbound = to_inbound(update)
         if inbound is None:
             return
@@ -137,15 +169,29 @@ class TelegramChannel:
             if query is not None:  # always, exactly once, or the user's button spins for seconds
                 await _quietly(query.answer(text=notice[:200] if notice else None))
         chat_id = update.effective_chat.id
-        edit_target = (
-            query.message if query is not None and isinstance(query.message, Message) else None
-        )
+        edit_target = query.message if query is not None and isinstance(query.message, Message) else None
         for reply in outcome.replies:
             await self.send(context.bot, chat_id, reply, edit_target if reply.edit else None)
 
-    async def send(
-        self, bot, chat_id: int, reply: Reply, edit_target: Message | None = None
-    ) -> None:
+    async def on_staff_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Only messages in the configured staff chat get here: staff relaying or commanding."""
+        if update.callback_query is not None:
+            await _quietly(update.callback_query.answer())
+            return
+        staff = to_staff_inbound(update)
+        if staff is None:
+            message = update.message
+            if message is not None and (message.text or "").startswith("/") and not message.is_topic_message:
+                text = self.engine.texts.render(self.engine.staff_locale, "staff/unknown_topic")
+                await context.bot.send_message(message.chat_id, text, parse_mode=ParseMode.HTML)
+            return
+        outcome = await self.engine.handle_staff(staff)
+        for reply in outcome.replies:
+            await context.bot.send_message(
+                self.staff_chat_id, reply.text, parse_mode=ParseMode.HTML, message_thread_id=staff.thread
+            )
+
+    async def send(self, bot, chat_id: int, reply: Reply, edit_target: Message | None = None) -> None:
         markup = keyboard(reply)
         if edit_target is not None:
             try:
@@ -160,9 +206,7 @@ class TelegramChannel:
             except BadRequest as e:
                 if "not modified" in e.message.lower():
                     return  # a double tap that changed nothing
-                log.warning(
-                    "could not edit message %s: %s; sending a new one", edit_target.message_id, e
-                )
+                log.warning("could not edit message %s: %s; sending a new one", edit_target.message_id, e)
         chunks = split_text(reply.text)
         for n, chunk in enumerate(chunks):
             last = n == len(chunks) - 1
@@ -182,18 +226,11 @@ async def _quietly(awaitable) -> None:
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure and tell the user something went wrong, never silence."""
     log.error("update failed", exc_info=context.error)
-    if (
-        isinstance(update, Update)
-        and update.effective_chat
-        and update.effective_chat.type == "private"
-    ):
+    if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == "private":
         engine: Engine = context.application.bot_data["engine"]
         lang = (
             "en"
-            if (
-                update.effective_user
-                and (update.effective_user.language_code or "").startswith("en")
-            )
+            if (update.effective_user and (update.effective_user.language_code or "").startswith("en"))
             else "ja"
         )
         try:
@@ -211,9 +248,7 @@ async def register_commands(application: Application) -> None:
     texts = application.bot_data["engine"].texts
     for language in ("ja", "en"):
         commands = [BotCommand(name, texts.label(language, "commands", name)) for name in COMMANDS]
-        await application.bot.set_my_commands(
-            commands, language_code=None if language == "ja" else language
-        )
+        await application.bot.set_my_commands(commands, language_code=None if language == "ja" else language)
 
 
 def build_application(
@@ -221,6 +256,7 @@ def build_application(
     token: str,
     base_url: str = DEFAULT_API_BASE_URL,
     *,
+    staff_chat_id: int | None = None,
     request: BaseRequest | None = None,
 ) -> Application:
     """The PTB Application for our engine; `base_url` may point at a self-hosted Bot API server.
@@ -239,7 +275,8 @@ def build_application(
         builder = builder.request(request).get_updates_request(request)
     application = builder.build()
     application.bot_data["engine"] = engine
-    channel = TelegramChannel(engine)
+    channel = TelegramChannel(engine, staff_chat_id)
+    application.bot_data["delivery"] = TelegramDelivery(engine, application.bot, staff_chat_id)
     application.add_handler(TypeHandler(Update, channel.on_update))
     application.add_error_handler(on_error)
     return application
@@ -259,28 +296,32 @@ class _Redact(logging.Filter):
         return True
 
 
-def settings(env: Mapping[str, str]) -> tuple[str, str]:
+def settings(env: Mapping[str, str]) -> tuple[str, str, int | None]:
+    """Token, Bot API base URL and staff chat id from the environment."""
     token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
     if not token:
-        raise ConfigError(
-            "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export its token"
-        )
-    return token, env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_API_BASE_URL
+        raise ConfigError("TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export its token")
+    base_url = env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_API_BASE_URL
+    staff = env.get("TELEGRAM_STAFF_CHAT_ID", "").strip()
+    try:
+        staff_chat_id = int(staff) if staff else None
+    except ValueError:
+        raise ConfigError("TELEGRAM_STAFF_CHAT_ID must be a chat id such as -1001234567890") from None
+    return token, base_url, staff_chat_id
 
 
 async def run_telegram(db_path: str | None = None, env: Mapping[str, str] = os.environ) -> None:
     """Long-poll Telegram until SIGINT or SIGTERM, then stop cleanly."""
     from bot.app import open_app
 
-    token, base_url = settings(env)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    token, base_url, staff_chat_id = settings(env)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_Redact(token))
     logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every URL, token included
     app = await open_app(db_path, env=env)
-    application = build_application(app.engine, token, base_url)
+    application = build_application(app.engine, token, base_url, staff_chat_id=staff_chat_id)
+    worker = application.bot_data["delivery"].worker()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -290,10 +331,10 @@ async def run_telegram(db_path: str | None = None, env: Mapping[str, str] = os.e
             await register_commands(application)
             await application.start()
             await application.updater.start_polling(allowed_updates=["message", "callback_query"])
-            log.info(
-                "polling %s as @%s", base_url.replace(token, "<redacted>"), application.bot.username
-            )
+            sending = asyncio.create_task(worker.run(), name="outbox")
+            log.info("polling %s as @%s", base_url.replace(token, "<redacted>"), application.bot.username)
             await stop.wait()
+            sending.cancel()
             await application.updater.stop()
             await application.stop()
     finally:

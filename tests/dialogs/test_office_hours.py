@@ -175,9 +175,7 @@ def test_office_hours_custom_config_from_env(now, code):
 
 def test_office_hours_custom_config_next_open_on_saturday():
     """With Saturday worked and holidays ignored, Friday evening reopens Saturday 10:00."""
-    hours = OfficeHours.from_env(
-        {"QUOTEBOT_STAFF_HOURS": "10:00-17:00", "QUOTEBOT_STAFF_DAYS": "mon-sat"}
-    )
+    hours = OfficeHours.from_env({"QUOTEBOT_STAFF_HOURS": "10:00-17:00", "QUOTEBOT_STAFF_DAYS": "mon-sat"})
     assert next_open(hours, jst("2026-11-20 17:00")) == jst("2026-11-21 10:00")
 
 

@@ -213,9 +213,7 @@ def test_amounts_rejects_long_input_as_too_long(text):
     assert caught.value.code == "too_long"
 
 
-@pytest.mark.parametrize(
-    "text", ["-5", "−3億", "マイナス3億", "－５", "¥-300", "-¥300", "▲300万", "-0"]
-)
+@pytest.mark.parametrize("text", ["-5", "−3億", "マイナス3億", "－５", "¥-300", "-¥300", "▲300万", "-0"])
 def test_amounts_rejects_a_minus_sign_as_negative(text):
     """A leading minus sign, マイナス or the bookkeeping ▲ is "negative"."""
     with pytest.raises(AmountError) as caught:

@@ -107,9 +107,7 @@ CARE_BANDS = [
 def test_pricing_care_band_boundaries(revenue, annual):
     """Each revenue at or next to a band edge gets the seed's annual premium, no monthly one."""
     (offer,) = [
-        o
-        for o in run(revenue, "care_welfare", ("physical_store",)).offers
-        if o.product == "care_facility"
+        o for o in run(revenue, "care_welfare", ("physical_store",)).offers if o.product == "care_facility"
     ]
     assert (offer.annual_premium_yen, offer.monthly_premium_yen) == (annual, None)
     assert (offer.liability_limit_yen, offer.expense_limit_yen, offer.deductible_yen) == (
@@ -151,9 +149,7 @@ def test_pricing_sme_reference_is_the_figure_at_500m(industry, premium, revenue)
         True,
         500_000_000,
     )
-    (referral,) = [
-        r for r in run(revenue, industry, ("b2b",)).referrals if r.product == "sme_cyber"
-    ]
+    (referral,) = [r for r in run(revenue, industry, ("b2b",)).referrals if r.product == "sme_cyber"]
     assert referral.reason == "exact_quote"
 
 
@@ -161,26 +157,18 @@ def test_pricing_sme_other_industries_get_a_referral_only():
     """No figure is published for IT services, so the merchant is referred for a quote."""
     result = run(100_000_000, "it_services", ("own_ec",))
     assert result.offers == ()
-    assert [(r.product, r.reason) for r in result.referrals] == [
-        ("sme_cyber", "industry_not_published")
-    ]
+    assert [(r.product, r.reason) for r in result.referrals] == [("sme_cyber", "industry_not_published")]
 
 
-@pytest.mark.parametrize(
-    "industry", ["public_body", "consumer_lender_unlisted", "mutual_aid_ceremony"]
-)
+@pytest.mark.parametrize("industry", ["public_body", "consumer_lender_unlisted", "mutual_aid_ceremony"])
 def test_pricing_excluded_industries_are_declined(industry):
     """Seed 004's ineligible businesses get no offer and no referral, with the reason."""
     result = run(100_000_000, industry)
     assert (result.offers, result.referrals) == ((), ())
-    assert [(d.product, d.reason) for d in result.declined] == [
-        (None, f"excluded_industry_{industry}")
-    ]
+    assert [(d.product, d.reason) for d in result.declined] == [(None, f"excluded_industry_{industry}")]
 
 
-@pytest.mark.parametrize(
-    ("revenue", "declined"), [(500_000_000_000, False), (500_000_000_001, True)]
-)
+@pytest.mark.parametrize(("revenue", "declined"), [(500_000_000_000, False), (500_000_000_001, True)])
 def test_pricing_revenue_above_500_billion_is_declined(revenue, declined):
     """5,000億円 is still insurable (via referral); one yen more is declined."""
     result = run(revenue)

@@ -22,10 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .botapi_world import THREAD_NOT_FOUND, ApiError, Sent, World, commands_key
 
-CONFLICT = (
-    "Conflict: terminated by other getUpdates request; "
-    "make sure that only one bot instance is running"
-)
+CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 # PTB sends str values as they are, so "123" or "true" in these must not be JSON-decoded.
 _STRING_PARAMS = frozenset(
     {"text", "caption", "parse_mode", "name", "icon_custom_emoji_id", "callback_query_id"}
@@ -224,9 +221,7 @@ class BotApiStub:
             content_ = _captioned("document", document, caption)
             return self._push_user_message(chat_id, content_, **sender)
 
-    def push_photo(
-        self, chat_id: int, content: bytes, *, caption: str | None = None, **sender
-    ) -> int:
+    def push_photo(self, chat_id: int, content: bytes, *, caption: str | None = None, **sender) -> int:
         """A user sends a photo; ``sender`` takes push_message's keyword arguments."""
         with self._cond:
             photo = [self._world.store_file("photo", "photo.jpg", content)]
@@ -271,9 +266,7 @@ class BotApiStub:
 
     # ---- waiting ----------------------------------------------------------------------------
 
-    def wait_for(
-        self, predicate: Callable[[BotApiStub], Any], timeout: float = 10.0, what: str = ""
-    ) -> Any:
+    def wait_for(self, predicate: Callable[[BotApiStub], Any], timeout: float = 10.0, what: str = "") -> Any:
         """Returns predicate(stub) once truthy; re-checked after every call and every push."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -416,9 +409,7 @@ class BotApiStub:
                 self._world.add_chat(chat_id, chat_type, "Staff", True, **names)
             user_id = user_id or _default_user(chat_id)
             user = _user(user_id, first_name, last_name, username, language_code)
-            message = self._world.user_message(
-                chat_id, user, content, message_thread_id, is_topic_message
-            )
+            message = self._world.user_message(chat_id, user, content, message_thread_id, is_topic_message)
             return self.push_raw({"update_id": self._next_update_id, "message": message})
 
 

@@ -126,9 +126,7 @@ async def test_stub_edit_text_without_markup_removes_keyboard(bot, stub):
 
 async def test_stub_send_document_records_filename_and_bytes(bot, stub):
     """An uploaded document arrives as multipart with its filename, bytes and caption."""
-    message = await bot.send_document(
-        USER, b"%PDF-1.4 quote", filename="見積書.pdf", caption="見積"
-    )
+    message = await bot.send_document(USER, b"%PDF-1.4 quote", filename="見積書.pdf", caption="見積")
     assert (message.document.file_name, message.caption) == ("見積書.pdf", "見積")
     [call] = stub.calls("sendDocument")
     assert call.files == {"document": ("見積書.pdf", b"%PDF-1.4 quote")}
@@ -342,9 +340,7 @@ def test_stub_redelivers_to_a_restarted_process_after_sigkill(stub, tmp_path):
     env = os.environ | {"TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": stub.base_url}
 
     def start(poll_interval: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, script], env=env | {"POLL_INTERVAL": poll_interval}
-        )
+        return subprocess.Popen([sys.executable, script], env=env | {"POLL_INTERVAL": poll_interval})
 
     first = start("30")  # after a fetch it sleeps 30 s before confirming with the next offset
     try:

@@ -46,9 +46,7 @@ class Chat:
 
     async def _handle(self, kind: str, text: str, event_id: str | None = None) -> list[Reply]:
         event_id = event_id or f"{self.conversation}:{next(self._ids)}"
-        inbound = Inbound(
-            self.conversation, kind, text, event_id=event_id, locale_hint=self.locale_hint
-        )
+        inbound = Inbound(self.conversation, kind, text, event_id=event_id, locale_hint=self.locale_hint)
         self.outcome = await self.app.engine.handle(inbound)
         self.replies = list(self.outcome.replies)
         self.history += self.replies

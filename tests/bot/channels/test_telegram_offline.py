@@ -111,11 +111,7 @@ async def test_telegram_commands_are_registered_in_both_languages(telegram, stub
     ja = {c["command"]: c["description"] for c in stub.my_commands()}
     en = {c["command"]: c["description"] for c in stub.my_commands(language_code="en")}
     assert ja["quote"] == "保険料を見積もる" and en["quote"] == "Get a quote"
-    assert (
-        set(ja)
-        == set(en)
-        >= {"start", "quote", "incident", "staff", "myquotes", "cancel", "lang", "help"}
-    )
+    assert set(ja) == set(en) >= {"start", "quote", "incident", "staff", "myquotes", "cancel", "lang", "help"}
 
 
 async def test_telegram_not_modified_edit_is_not_an_error(telegram, stub):
@@ -124,9 +120,7 @@ async def test_telegram_not_modified_edit_is_not_an_error(telegram, stub):
     await say(telegram, stub, "3億")
     await tap(telegram, stub, "quote.industry.retail")
     keyboard = stub.sent(USER)[-1].message_id
-    stub.fail_next(
-        "editMessageText", description=None
-    )  # the stub's default 400 is "thread not found"
+    stub.fail_next("editMessageText", description=None)  # the stub's default 400 is "thread not found"
     before = len(stub.sent(USER))
     await tap(telegram, stub, "quote.channels.rakuten", keyboard)
     assert len(stub.sent(USER)) == before + 1  # any other edit failure falls back to a new message

@@ -62,16 +62,12 @@ def test_telegram_polling_quote_survives_a_kill_and_a_redelivery(stub, db):
     restarted = start_bot(stub, db)
     try:
         stub.push_callback(USER, channels.message_id, "quote.channels.rakuten")
-        stub.wait_for(
-            lambda s: "✅" in str(s.message(USER, channels.message_id)["reply_markup"]), timeout=20
-        )
+        stub.wait_for(lambda s: "✅" in str(s.message(USER, channels.message_id)["reply_markup"]), timeout=20)
         stub.push_callback(USER, channels.message_id, "quote.channels.done")
         result = stub.wait_for_sent(USER, 6)
         joined = "\n".join(s.text for s in result)
         assert "月額 <b>3,500円</b>" in joined and "月額 <b>7,500円</b>" in joined
-        assert (
-            sum("2/3" in t for t in texts(stub)) == 1
-        )  # the redelivered 3億 was not processed again
+        assert sum("2/3" in t for t in texts(stub)) == 1  # the redelivered 3億 was not processed again
         restarted.send_signal(signal.SIGTERM)
         assert restarted.wait(timeout=15) == 0
     finally:

@@ -1,0 +1,130 @@
+"""The slash commands a user can type at any step (/start, /quote, /cancel, /lang, ...).
+
+Each is `async def name(turn, args)`; after showing something, a command asks the current
+question again so the user never loses their place.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot import handoff
+from bot.effects import EFFECTS
+from bot.state import HOME, new_state
+from dialogs.forms import is_started, normalise
+from dialogs.incident import checklist_buttons
+
+if TYPE_CHECKING:
+    from bot.turn import Turn
+
+
+async def cmd_start(turn: Turn, args: str) -> None:
+    await turn.goto(HOME)
+
+
+async def cmd_quote(turn: Turn, args: str) -> None:
+    await turn.goto("quote")
+
+
+async def cmd_incident(turn: Turn, args: str) -> None:
+    await turn.goto("incident")
+
+
+async def latest_incident(turn: Turn) -> dict | None:
+    """The newest assessed incident of this conversation, or None."""
+    incidents = await turn.tx.incidents_for(turn.inbound.conversation, limit=1)
+    return incidents[0] if incidents and "checklist" in incidents[0] else None
+
+
+async def cmd_checklist(turn: Turn, args: str) -> None:
+    """The latest incident's checklist, with its toggles."""
+    record = await latest_incident(turn)
+    if record is None:
+        turn.say("incident/none")
+    else:
+        ref, items = record["ref"], record["checklist"]
+        turn.say_buttons("incident/checklist", checklist_buttons(ref, items), ref=ref, items=items)
+    turn.prompt()
+
+
+async def cmd_document(turn: Turn, args: str) -> None:
+    """The latest incident's summary file again."""
+    record = await latest_incident(turn)
+    if record is None:
+        turn.say("incident/none")
+    else:
+        filename = f"{record['ref']}.txt"
+        await EFFECTS["send_document"](turn, "incident/document", record, filename)
+        turn.replies += turn.attachments
+        turn.attachments.clear()
+    turn.prompt()
+
+
+async def cmd_help(turn: Turn, args: str) -> None:
+    turn.say("common/help")
+    turn.prompt()
+
+
+async def cmd_cancel(turn: Turn, args: str) -> None:
+    name = turn.state["active"]
+    if is_started(turn.dialog, turn.slots):
+        turn.state["forms"].pop(name, None)
+        turn.say("common/cancelled", dialog=name)
+    else:
+        turn.say("common/nothing_to_cancel")
+    turn.state["active"] = HOME
+    await turn.advance()
+
+
+async def cmd_lang(turn: Turn, args: str) -> None:
+    wanted = normalise(args)[:2]
+    if wanted not in ("ja", "en"):
+        wanted = "en" if turn.lang == "ja" else "ja"
+    turn.state["lang"] = wanted
+    turn.say("common/lang_set")
+    turn.prompt()
+
+
+async def cmd_myquotes(turn: Turn, args: str) -> None:
+    quotes = await turn.tx.quotes_for(turn.inbound.conversation, limit=10)
+    turn.say("quote/mine", quotes=quotes)
+    turn.prompt()
+
+
+async def cmd_delete(turn: Turn, args: str) -> None:
+    await turn.goto("privacy")
+
+
+async def cmd_forget(turn: Turn, args: str) -> None:
+    """Delete everything kept about this conversation; what is left is a fresh start."""
+    await turn.tx.delete_conversation_data(turn.inbound.conversation)
+    turn.state = new_state(turn.lang)
+    turn.say("privacy/deleted")
+    turn.prompt()
+
+
+# What a user may type.
+async def cmd_staff(turn: Turn, args: str) -> None:
+    await handoff.open_ticket(turn)
+
+
+async def cmd_bot(turn: Turn, args: str) -> None:
+    await handoff.leave(turn, by="user")
+
+
+COMMANDS = {
+    "start": cmd_start,
+    "quote": cmd_quote,
+    "incident": cmd_incident,
+    "checklist": cmd_checklist,
+    "document": cmd_document,
+    "myquotes": cmd_myquotes,
+    "cancel": cmd_cancel,
+    "lang": cmd_lang,
+    "help": cmd_help,
+    "delete": cmd_delete,
+    "staff": cmd_staff,
+    "bot": cmd_bot,
+}
+# What only a button may do, after a confirmation (a menu's Command action), never typed.
+CONFIRMED = {"forget": cmd_forget}

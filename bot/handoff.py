@@ -1,0 +1,185 @@
+"""Hand a conversation to people and back: tickets, relaying, staff commands in the topic.
+
+While a ticket is open and the user is "with staff" (state["handoff"]), everything the user
+sends is queued for their topic in the staff group and the bot stays quiet; /bot or the
+button hands the conversation back and the dialog resumes where it was. Staff messages in
+the topic are queued for the user as the bot's own (staff stay anonymous). All of it goes
+through the outbox, so a restart or a deleted topic loses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from bot.effects import STAFF
+from dialogs.handoff import availability, no_answer_at
+from dialogs.office_hours import OfficeHours
+
+if TYPE_CHECKING:
+    from bot.engine import Reply
+    from bot.turn import Turn
+
+BACK = "handoff.back"  # the button that returns the user to the bot
+DEFAULT_WAIT = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class StaffSettings:
+    hours: OfficeHours
+    answer_wait: timedelta = DEFAULT_WAIT  # after this, a waiting user is told nobody answered
+
+
+def no_answer_tag(ticket_id: int) -> str:
+    return f"noanswer:{ticket_id}"
+
+
+def topic_name(turn: Turn) -> str:
+    name = (turn.inbound.user_name or "").strip() or "user"
+    return f"{name[:60]} · {turn.inbound.conversation}"
+
+
+def back_button(turn: Turn) -> tuple:
+    from bot.engine import Option
+
+    return (Option(BACK, turn.label("menu", "back_to_bot")),)
+
+
+async def to_topic(turn: Turn, payload: dict) -> None:
+    """Queue something for this user's topic in the staff group."""
+    await turn.enqueue(
+        STAFF, {"topic_of": turn.inbound.conversation, "topic_name": topic_name(turn), **payload}
+    )
+
+
+async def open_ticket(turn: Turn) -> None:
+    """/staff: open (or rejoin) a ticket, tell the user what happens next, brief the staff."""
+    engine, tx, now = turn.engine, turn.tx, turn.now
+    if not engine.staff_enabled:
+        turn.say("handoff/unavailable")
+        turn.prompt()
+        return
+    ticket_id, created = await tx.open_ticket(turn.inbound.conversation, now)
+    turn.state["handoff"] = {"ticket": ticket_id}
+    settings: StaffSettings = engine.staff
+    when = availability(settings.hours, now)
+    incident = turn.state["active"] == "incident" or await _open_incident(turn) is not None
+    turn.say("handoff/opened", options=back_button(turn), incident=incident, **when)
+    if created:
+        await to_topic(turn, {"text": await header(turn), "reopen_topic": True})
+        at = no_answer_at(settings.hours, now, settings.answer_wait)
+        message = {
+            "text": turn.render("handoff/no_answer", incident=incident),
+            "buttons": _back(turn),
+        }
+        await turn.enqueue(turn.inbound.conversation, message, not_before=at, tag=no_answer_tag(ticket_id))
+    else:
+        await to_topic(turn, {"text": turn.engine.texts.render(engine.staff_locale, "staff/asked_again")})
+
+
+def _back(turn: Turn) -> list:
+    return [[BACK, turn.label("menu", "back_to_bot")]]
+
+
+async def _open_incident(turn: Turn) -> dict | None:
+    incidents = await turn.tx.incidents_for(turn.inbound.conversation, limit=1)
+    return incidents[0] if incidents else None
+
+
+async def header(turn: Turn) -> str:
+    """The ticket's first message in the topic: who, latest quote and incident, last messages."""
+    conversation = turn.inbound.conversation
+    quotes = await turn.tx.quotes_for(conversation, limit=1)
+    return turn.engine.texts.render(
+        turn.engine.staff_locale,
+        "staff/ticket_header",
+        user_name=turn.inbound.user_name,
+        lang=turn.lang,
+        channel=turn.inbound.channel,
+        quote=quotes[0] if quotes else None,
+        incident=await _open_incident(turn),
+        transcript=await turn.tx.transcript(conversation, limit=10),
+    )
+
+
+async def leave(turn: Turn, *, by: str) -> None:
+    """Back to the bot: close the ticket, tell the other side, resume the dialog where it was."""
+    handoff = turn.state.pop("handoff", None)
+    if handoff is None:
+        turn.say("handoff/not_with_staff")
+        turn.prompt()
+        return
+    await turn.tx.close_ticket(handoff["ticket"], by, turn.now)
+    await turn.tx.cancel_outbox(no_answer_tag(handoff["ticket"]))
+    if by == "user":
+        note = turn.engine.texts.render(turn.engine.staff_locale, "staff/user_left")
+        await to_topic(turn, {"text": note, "close_topic": True})
+    turn.say("handoff/back" if by == "user" else "handoff/closed_by_staff")
+    turn.prompt()
+
+
+async def relay_from_user(turn: Turn) -> None:
+    """While with staff: pass the user's message to their topic, and say nothing."""
+    inbound = turn.inbound
+    if inbound.kind == "media" and inbound.ref:
+        chat_id, _, message_id = inbound.ref.partition(":")
+        await to_topic(turn, {"copy": {"from_chat_id": int(chat_id), "message_id": int(message_id)}})
+    elif inbound.kind == "text":
+        await to_topic(turn, {"plain": inbound.text})
+    else:
+        turn.toast("handoff/with_staff")
+
+
+# -- the staff side ------------------------------------------------------------------------------
+
+
+async def on_staff_message(turn: Turn, kind: str, text: str, ref: str | None) -> list[Reply]:
+    """A message staff wrote in this user's topic; returns what to post back in the topic."""
+    from bot.engine import Reply
+
+    texts, staff_locale = turn.engine.texts, turn.engine.staff_locale
+
+    def topic(key: str, **params) -> list[Reply]:
+        return [Reply(key, texts.render(staff_locale, key, **params))]
+
+    if kind == "text" and text.startswith("/"):
+        name, _, args = text[1:].partition(" ")
+        name = name.split("@", 1)[0].lower()
+        return await _staff_command(turn, name, args.strip(), topic)
+    ticket = await turn.tx.open_ticket_of(turn.inbound.conversation)
+    if ticket and await turn.tx.ticket_answered(ticket["id"], turn.now):
+        await turn.tx.cancel_outbox(no_answer_tag(ticket["id"]))
+    if kind == "media" and ref:
+        chat_id, _, message_id = ref.partition(":")
+        payload = {"copy": {"from_chat_id": int(chat_id), "message_id": int(message_id)}}
+    else:
+        payload = {"plain": text}
+        await turn.tx.note_transcript(turn.inbound.conversation, "staff", text, turn.now)
+    await turn.enqueue(turn.inbound.conversation, payload)
+    return []
+
+
+async def _staff_command(turn: Turn, name: str, args: str, topic) -> list[Reply]:
+    conversation = turn.inbound.conversation
+    if name == "close":
+        if "handoff" not in turn.state:
+            ticket = await turn.tx.open_ticket_of(conversation)
+            if ticket:
+                await turn.tx.close_ticket(ticket["id"], "staff", turn.now)
+            return topic("staff/closed", was_open=False)
+        await leave(turn, by="staff")
+        await turn.enqueue(STAFF, {"topic_of": conversation, "close_topic": True})
+        return topic("staff/closed", was_open=True)
+    if name == "note":
+        ticket = await turn.tx.open_ticket_of(conversation)
+        if not args or ticket is None:
+            return topic("staff/note_usage")
+        await turn.tx.add_note(ticket["id"], {"at": turn.now.isoformat(), "text": args})
+        return topic("staff/noted")
+    if name == "quote":
+        quotes = await turn.tx.quotes_for(conversation, limit=1)
+        return topic("staff/latest_quote", quote=quotes[0] if quotes else None)
+    if name == "incident":
+        return topic("staff/latest_incident", incident=await _open_incident(turn))
+    return topic("staff/unknown_command", command=name[:32])

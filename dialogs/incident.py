@@ -1,0 +1,219 @@
+"""The incident dialog: first aid at once, a short triage, then duties, dates and a checklist.
+
+```mermaid
+flowchart LR
+  opened["opened: 24h numbers, record, staff alerted"] --> kind --> discovered --> data
+  data --> people --> encrypted --> contractor --> insurance
+  insurance --> assessed["assessed: PPC duty, dates, steps, checklist, document"] --> next
+```
+Everything it works out comes from the pure rules in incident_rules / incident_dates /
+incident_steps; this module only turns answers into `IncidentFacts` and results into messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+from dialogs.incident_dates import checklist, deadlines, reminder_times
+from dialogs.incident_rules import (
+    DATA,
+    INSURANCE,
+    KINDS,
+    PEOPLE,
+    TRISTATE,
+    IncidentFacts,
+    mynumber_determination,
+    ppc_determination,
+    report_items,
+)
+from dialogs.incident_steps import first_aid_steps, insurer_requirements, type_steps
+from dialogs.steps import (
+    Button,
+    Choose,
+    Command,
+    Compute,
+    Computed,
+    Context,
+    Dialog,
+    Effect,
+    Goto,
+    Invalid,
+    Menu,
+    MultiChoose,
+    Say,
+    Slots,
+)
+from dialogs.when import parse_when
+
+# Words that open this dialog from anywhere, at any step (matched on width- and case-folded text).
+KEYWORDS = (
+    "事故", "漏えい", "漏洩", "流出", "不正アクセス", "不正ログイン", "ハッキング", "ハッカー",
+    "ランサム", "ウイルス", "ウィルス", "マルウェア", "誤送信", "紛失", "盗難", "盗まれ",
+    "乗っ取", "情報が漏", "hacked", "hacker", "breach", "ransomware", "ransom", "leak",
+    "malware", "virus", "stolen", "phishing", "compromised", "incident",
+)  # fmt: skip
+
+UNKNOWN = "unknown"
+KIND_OPTIONS = (*KINDS, UNKNOWN)
+WHEN_OPTIONS = ("now", "earlier_today", "yesterday", UNKNOWN)
+
+
+def parse_discovered(text: str, context: Context) -> str:
+    """A typed date or time ("11/20 14:30", "昨日の夜9時") as ISO 8601 in JST."""
+    return parse_when(text, context.now).isoformat()
+
+
+def open_record(answers: Slots, context: Context) -> Computed:
+    """The first reply: numbers and first aid; the record is opened and staff alerted at once."""
+    record = {"opened_at": context.now.isoformat(), "status": "triage", "locale": context.locale}
+    return Computed(
+        value={"opened_at": context.now.isoformat()},
+        say=(Say("incident/first_aid"),),
+        effects=(
+            Effect("open_incident", {"record": record}),
+            Effect(
+                "notify_staff",
+                {"key": "staff/incident_opened", "params": {"conversation": context.conversation}},
+            ),
+        ),
+    )
+
+
+def discovered_at(answers: Slots) -> tuple[datetime, bool]:
+    """When it was discovered, and whether that is only assumed (an "unknown" answer)."""
+    opened = datetime.fromisoformat(answers["opened"]["opened_at"])
+    value = answers["discovered_at"]
+    if value == "yesterday":
+        return opened - timedelta(days=1), False
+    if value in ("now", "earlier_today"):
+        return opened, False
+    if value == UNKNOWN:
+        return opened, True
+    return datetime.fromisoformat(value), False
+
+
+def facts_from(answers: Slots) -> IncidentFacts:
+    moment, _ = discovered_at(answers)
+    return IncidentFacts(
+        kind="other" if answers["kind"] == UNKNOWN else answers["kind"],
+        discovered_at=moment,
+        data=frozenset(answers["data"]),
+        people=answers["people"],
+        encrypted=answers["encrypted"],
+        contractor=answers["contractor"],
+        insurance=answers["insurance"],
+    )
+
+
+def checklist_token(ref: str, item_id: str) -> str:
+    return f"ck.{ref}.{item_id}"
+
+
+def checklist_buttons(ref: str, items: list[dict]) -> tuple[Button, ...]:
+    """One toggle per checklist item; ✅ once it is done."""
+    return tuple(
+        Button(checklist_token(ref, i["id"]), "checklist", i["id"], i.get("done", False)) for i in items
+    )
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else None
+
+
+def assess(answers: Slots, context: Context) -> Computed:
+    """Work out duties and dates, and have the engine save, schedule, alert and send the summary."""
+    ref = answers["opened"]["incident_ref"]
+    facts = facts_from(answers)
+    _, time_assumed = discovered_at(answers)
+    det = ppc_determination(facts)
+    mynumber = mynumber_determination(facts)
+    dates = deadlines(facts, det, today=context.now.date())
+    items = [
+        {
+            "id": item.id,
+            "due": _iso(item.due),
+            "hedged": item.hedged,
+            "done": False,
+            "remind_at": [_iso(t) for t in reminder_times(item, now=context.now)],
+        }
+        for item in checklist(facts, det, dates, mynumber)
+    ]
+    view = {
+        "ref": ref,
+        "facts": {
+            **asdict(facts),
+            "data": sorted(facts.data),
+            "discovered_at": facts.discovered_at.isoformat(),
+        },
+        "time_assumed": time_assumed,
+        "ppc": asdict(det),
+        "mynumber": asdict(mynumber) if mynumber else None,
+        "dates": {
+            k: _iso(v) if not isinstance(v, tuple | str | bool) else v for k, v in asdict(dates).items()
+        },
+        "first_aid": list(first_aid_steps()),
+        "steps": list(type_steps(facts)),
+        "insurer": list(insurer_requirements(facts)),
+        "report": [asdict(item) for item in report_items(facts, det)],
+    }
+    record = {
+        **view,
+        "status": "assessed",
+        "checklist": items,
+        "opened_at": answers["opened"]["opened_at"],
+    }
+    return Computed(
+        value={"ref": ref},
+        say=(
+            Say("incident/assessment", view),
+            Say("incident/actions", view),
+            Say(
+                "incident/checklist",
+                {"ref": ref, "items": items},
+                buttons=checklist_buttons(ref, items),
+            ),
+        ),
+        effects=(
+            Effect("save_incident", {"ref": ref, "record": record}),
+            Effect("schedule_reminders", {"ref": ref, "items": items}),
+            Effect("notify_staff", {"key": "staff/incident_summary", "params": view}),
+            Effect(
+                "send_document",
+                {"key": "incident/document", "params": view, "filename": f"{ref}.txt"},
+            ),
+        ),
+    )
+
+
+NEXT_ACTIONS = {
+    "checklist": Command("checklist"),
+    "document": Command("document"),
+    "staff": Command("staff"),
+    "menu": Goto("menu"),
+}
+
+INCIDENT = Dialog(
+    "incident",
+    steps=(
+        Compute("opened", run=open_record, slot="opened"),
+        Choose("kind", options=KIND_OPTIONS, labels="incident_kind", slot="kind"),
+        Choose(
+            "discovered",
+            options=WHEN_OPTIONS,
+            labels="incident_discovered",
+            slot="discovered_at",
+            parse=parse_discovered,
+        ),
+        MultiChoose("data", options=DATA, labels="incident_data", slot="data"),
+        Choose("people", options=PEOPLE, labels="incident_people", slot="people"),
+        Choose("encrypted", options=TRISTATE, labels="incident_yes_no", slot="encrypted"),
+        Choose("contractor", options=TRISTATE, labels="incident_yes_no", slot="contractor"),
+        Choose("insurance", options=INSURANCE, labels="incident_insurance", slot="insurance"),
+        Compute("assessed", run=assess, slot="assessed"),
+        Menu("next", options=tuple(NEXT_ACTIONS), actions=NEXT_ACTIONS),
+    ),
+    keywords=KEYWORDS,
+)
+
+__all__ = ["INCIDENT", "Invalid", "checklist_buttons", "parse_discovered"]
