@@ -138,7 +138,9 @@ class Texts:
                 other = self._labels[locale].get(group, {})
                 if set(entries) != set(other):
                     diff = sorted(set(entries) ^ set(other))
-                    raise TextError(f"labels differ between {locale} and {reference}: {group}.{diff}")
+                    raise TextError(
+                        f"labels differ between {locale} and {reference}: {group}.{diff}"
+                    )
             env = self._envs[locale]
             for name in env.list_templates(extensions=[SUFFIX[1:]]):
                 try:

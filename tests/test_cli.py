@@ -17,8 +17,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_issue_example_json(capsys):
     """The issue's example prints mini 3,500円 and standard 7,500円 a month as JSON."""
-    code = main(["quote", "--revenue", "3億", "--industry", "retail", "--channels", "rakuten,own_ec",
-                 "--date", "2026-11-22", "--json"])  # fmt: skip
+    args = ["--revenue", "3億", "--industry", "retail", "--channels", "rakuten,own_ec"]
+    code = main(["quote", *args, "--date", "2026-11-22", "--json"])
     data = json.loads(capsys.readouterr().out)
     assert code == 0
     assert data["revenue_yen"] == 300_000_000
@@ -34,7 +34,9 @@ def test_cli_issue_example_json(capsys):
 
 def test_cli_json_for_a_decline_and_a_referral(capsys):
     """A public body gets declined with product null; above 10億 a rakuten merchant is referred."""
-    main(["quote", "--revenue", "1億", "--industry", "public_body", "--channels", "other", "--json"])
+    main(
+        ["quote", "--revenue", "1億", "--industry", "public_body", "--channels", "other", "--json"]
+    )
     declined = json.loads(capsys.readouterr().out)["declined"]
     assert declined == [{"product": None, "reason": "excluded_industry_public_body"}]
     main(["quote", "--revenue", "12億", "--industry", "retail", "--channels", "rakuten", "--json"])
@@ -60,7 +62,19 @@ def test_cli_text_quote_in_both_languages(capsys, lang):
         (["--revenue", "3億", "--industry", "bakery", "--channels", "rakuten"], "bakery"),
         (["--revenue", "3億", "--industry", "retail", "--channels", "rakuten,fax"], "fax"),
         (["--revenue", "3億", "--industry", "retail", "--channels", ""], "--channels"),
-        (["--revenue", "3億", "--industry", "retail", "--channels", "rakuten", "--date", "2026-13-01"], "2026-13-01"),
+        (
+            [
+                "--revenue",
+                "3億",
+                "--industry",
+                "retail",
+                "--channels",
+                "rakuten",
+                "--date",
+                "2026-13-01",
+            ],
+            "2026-13-01",
+        ),
         (["--industry", "retail", "--channels", "rakuten"], "--revenue"),
     ],
 )
