@@ -34,6 +34,8 @@ COMMON = {
     "option": "--industry",
     "value": "bogus",
     "allowed": ("retail", "wholesale"),
+    "incident_ref": "I-20261122-0001",
+    "staff_notified": True,
 }
 
 # Parameters that switch a template between texts: every branch must render.
@@ -65,6 +67,7 @@ VARIANTS = {
     "quote/channels_invalid": [{"code": "none_selected"}, {"code": "unknown"}],
     "quote/mine": [{"quotes": []}, {}],
     "menu/start": [{"first_contact": True}, {"first_contact": False}],
+    "incident/first_aid": [{"staff_notified": True}, {"staff_notified": False}],
 }
 
 
