@@ -65,12 +65,12 @@ async def open_ticket(turn: Turn) -> None:
     settings: StaffSettings = engine.staff
     when = availability(settings.hours, now)
     incident = turn.state["active"] == "incident" or await _open_incident(turn) is not None
-    turn.say("handoff/opened", options=back_button(turn), incident=incident, **when)
+    turn.say("handoff/opened", options=back_button(turn), has_incident=incident, **when)
     if created:
         await to_topic(turn, {"text": await header(turn), "reopen_topic": True})
         at = no_answer_at(settings.hours, now, settings.answer_wait)
         message = {
-            "text": turn.render("handoff/no_answer", incident=incident),
+            "text": turn.render("handoff/no_answer", has_incident=incident),
             "buttons": _back(turn),
         }
         await turn.enqueue(turn.inbound.conversation, message, not_before=at, tag=no_answer_tag(ticket_id))

@@ -46,6 +46,20 @@ def _migrations() -> list[tuple[int, Path]]:
     return found
 
 
+def _destinations(prefixes: tuple[str, ...]) -> tuple[str, tuple]:
+    """SQL for "destination is one of these": "telegram:" (ending in ':') is a prefix, "staff"
+    or "console:local" an exact name. No LIKE: '_' in a user name would be a wildcard."""
+    clauses, params = [], []
+    for prefix in prefixes:
+        if prefix.endswith(":"):
+            clauses.append("substr(destination, 1, ?) = ?")
+            params += [len(prefix), prefix]
+        else:
+            clauses.append("destination = ?")
+            params.append(prefix)
+    return " OR ".join(clauses), tuple(params)
+
+
 @dataclass(frozen=True)
 class ConversationRow:
     key: str
@@ -258,21 +272,20 @@ class Transaction:
         return cursor.rowcount
 
     async def due_outbox(self, now: datetime, prefixes: tuple[str, ...], limit: int = 50) -> list[dict]:
-        """Unsent messages due by `now` whose destination starts with one of `prefixes`."""
-        where = " OR ".join("destination LIKE ?" for _ in prefixes)
+        """Unsent messages due by `now` for `prefixes` (see `_destinations`)."""
+        where, params = _destinations(prefixes)
         rows = await self._all(
             f"SELECT id, destination, payload, tag, attempts FROM outbox"
             f" WHERE sent_at IS NULL AND not_before <= ? AND ({where})"
             " ORDER BY not_before, id LIMIT ?",
-            (utc_text(now), *(p + "%" for p in prefixes), limit),
+            (utc_text(now), *params, limit),
         )
         return [{**dict(r), "payload": json.loads(r["payload"])} for r in rows]
 
     async def next_outbox_time(self, prefixes: tuple[str, ...]) -> str | None:
-        where = " OR ".join("destination LIKE ?" for _ in prefixes)
+        where, params = _destinations(prefixes)
         row = await self._one(
-            f"SELECT MIN(not_before) FROM outbox WHERE sent_at IS NULL AND ({where})",
-            tuple(p + "%" for p in prefixes),
+            f"SELECT MIN(not_before) FROM outbox WHERE sent_at IS NULL AND ({where})", params
         )
         return row[0] if row else None
 
