@@ -89,5 +89,5 @@ class Chat:
         assert self.keys == list(keys), f"bot said {self.keys}, expected {list(keys)}:\n{self.text}"
 
 
-async def open_chat_app(db: Path, clock: Clock) -> App:
-    return await open_app(str(db), env={}, clock=clock)
+async def open_chat_app(db: Path, clock: Clock, env: dict | None = None) -> App:
+    return await open_app(str(db), env=env or {}, clock=clock)
