@@ -41,6 +41,14 @@ def staff_settings(env: Mapping[str, str]) -> StaffSettings:
     return StaffSettings(OfficeHours.from_env(env), timedelta(minutes=int(minutes)))
 
 
+def retention(env: Mapping[str, str]) -> timedelta:
+    """How long an untouched conversation is kept (QUOTEBOT_RETENTION_DAYS, default 365)."""
+    days = env.get("QUOTEBOT_RETENTION_DAYS", "").strip() or "365"
+    if not days.isdigit() or int(days) < 1:
+        raise ConfigError("QUOTEBOT_RETENTION_DAYS must be a whole number of days (1 or more)")
+    return timedelta(days=int(days))
+
+
 async def open_app(
     db_path: str | None = None,
     *,

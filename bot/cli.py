@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from bot.app import DEFAULT_DB, open_app
 from bot.markup import to_plain
@@ -50,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = commands.add_parser("chat", help="chat with the bot in this terminal (no account needed)")
     c.add_argument("--db", help=f"SQLite file (default: $QUOTEBOT_DB or {DEFAULT_DB})")
     c.add_argument("--user", default="local", help="who is chatting: each user has their own conversation")
+
+    p = commands.add_parser("purge", help="forget conversations untouched for --days (default 365)")
+    p.add_argument("--db", help=f"SQLite file (default: $QUOTEBOT_DB or {DEFAULT_DB})")
+    p.add_argument(
+        "--days", type=int, default=None, help="retention in days (default: $QUOTEBOT_RETENTION_DAYS or 365)"
+    )
 
     t = commands.add_parser("telegram", help="run the bot on Telegram (long polling)")
     t.add_argument("--db", help=f"SQLite file (default: $QUOTEBOT_DB or {DEFAULT_DB})")
@@ -99,6 +106,21 @@ async def _chat(args) -> None:
         await app.close()
 
 
+async def _purge(args) -> str:
+    from bot.app import now_jst, retention
+
+    if args.days is not None and args.days < 1:
+        raise UsageError("quotebot purge: --days must be 1 or more")
+    keep = retention(os.environ) if args.days is None else timedelta(days=args.days)
+    app = await open_app(args.db)
+    try:
+        async with app.store.transaction() as tx:
+            counts = await tx.purge(now_jst(), keep)
+    finally:
+        await app.close()
+    return " ".join(f"{table}={n}" for table, n in counts.items())
+
+
 async def _telegram(args) -> None:
     from bot.channels.telegram import run_telegram
 
@@ -115,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             print(_rates(args, texts))
         elif args.command == "chat":
             asyncio.run(_chat(args))
+        elif args.command == "purge":
+            print(asyncio.run(_purge(args)))
         elif args.command == "telegram":
             asyncio.run(_telegram(args))
         return 0

@@ -22,6 +22,19 @@ import aiosqlite
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 TRANSCRIPT_KEEP = 20  # messages per conversation kept for a ticket's header
 TRANSCRIPT_CHARS = 500
+EVENT_MEMORY = timedelta(days=7)  # Telegram redelivers for at most 24 hours
+SENT_MEMORY = timedelta(days=30)
+# Where personal data about a conversation lives: deleted on request and after retention.
+# The conversation itself goes last, since purge() finds the stale ones through it.
+_PERSONAL = (
+    ("quotes", "conversation"),
+    ("incidents", "conversation"),
+    ("tickets", "conversation"),
+    ("topics", "conversation"),
+    ("transcript", "conversation"),
+    ("outbox", "destination"),
+    ("conversations", "key"),
+)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -88,8 +101,12 @@ class Store:
             raise StoreError(f"cannot open database {path}: {e}") from None
         db.row_factory = aiosqlite.Row
         store = cls(db, path)
-        await store._configure()
-        await store._migrate()
+        try:
+            await store._configure()
+            await store._migrate()
+        except BaseException:
+            await db.close()  # a refused file must not leave its connection thread behind
+            raise
         return store
 
     async def close(self) -> None:
@@ -387,21 +404,29 @@ class Transaction:
 
     async def delete_conversation_data(self, conversation: str) -> None:
         """Everything kept about one conversation, on the user's request."""
-        for sql in (
-            "DELETE FROM quotes WHERE conversation = ?",
-            "DELETE FROM incidents WHERE conversation = ?",
-            "DELETE FROM outbox WHERE destination = ? AND sent_at IS NULL",
-            "DELETE FROM transcript WHERE conversation = ?",
-            "DELETE FROM conversations WHERE key = ?",
-        ):
-            await self._db.execute(sql, (conversation,))
-
-    async def delete_stale(self, older_than: timedelta, now: datetime) -> int:
-        """Retention: conversations (and their quotes) untouched for longer than `older_than`."""
-        cutoff = utc_text(now - older_than)
+        for table, column in _PERSONAL:
+            await self._db.execute(f"DELETE FROM {table} WHERE {column} = ?", (conversation,))
+        # What the user wrote to staff, queued or kept after sending.
         await self._db.execute(
-            "DELETE FROM quotes WHERE conversation IN (SELECT key FROM conversations WHERE updated_at < ?)",
-            (cutoff,),
+            "DELETE FROM outbox WHERE destination = 'staff' AND json_extract(payload, '$.topic_of') = ?",
+            (conversation,),
         )
-        cursor = await self._db.execute("DELETE FROM conversations WHERE updated_at < ?", (cutoff,))
-        return cursor.rowcount
+
+    async def purge(self, now: datetime, keep: timedelta) -> dict[str, int]:
+        """Retention: forget conversations untouched for `keep` (with everything about them),
+        event ids older than a week, and sent outbox rows older than 30 days."""
+        cutoff = utc_text(now - keep)
+        stale = "(SELECT key FROM conversations WHERE updated_at < ?)"
+        counts = {}
+        for table, column in _PERSONAL:
+            cursor = await self._db.execute(f"DELETE FROM {table} WHERE {column} IN {stale}", (cutoff,))
+            counts[table] = cursor.rowcount
+        cursor = await self._db.execute(
+            "DELETE FROM processed_events WHERE processed_at < ?", (utc_text(now - EVENT_MEMORY),)
+        )
+        counts["processed_events"] = cursor.rowcount
+        cursor = await self._db.execute(
+            "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?", (utc_text(now - SENT_MEMORY),)
+        )
+        counts["sent outbox"] = cursor.rowcount
+        return counts

@@ -310,9 +310,18 @@ def settings(env: Mapping[str, str]) -> tuple[str, str, int | None]:
     return token, base_url, staff_chat_id
 
 
+async def purge_daily(app, keep) -> None:
+    """Retention: forget what is no longer needed, at start-up and then once a day."""
+    while True:
+        async with app.store.transaction() as tx:
+            counts = await tx.purge(app.engine.clock(), keep)
+        log.info("purged %s", counts)
+        await asyncio.sleep(24 * 3600)
+
+
 async def run_telegram(db_path: str | None = None, env: Mapping[str, str] = os.environ) -> None:
     """Long-poll Telegram until SIGINT or SIGTERM, then stop cleanly."""
-    from bot.app import open_app
+    from bot.app import open_app, retention
 
     token, base_url, staff_chat_id = settings(env)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -332,9 +341,11 @@ async def run_telegram(db_path: str | None = None, env: Mapping[str, str] = os.e
             await application.start()
             await application.updater.start_polling(allowed_updates=["message", "callback_query"])
             sending = asyncio.create_task(worker.run(), name="outbox")
+            tidying = asyncio.create_task(purge_daily(app, retention(env)), name="purge")
             log.info("polling %s as @%s", base_url.replace(token, "<redacted>"), application.bot.username)
             await stop.wait()
             sending.cancel()
+            tidying.cancel()
             await application.updater.stop()
             await application.stop()
     finally:
