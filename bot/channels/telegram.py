@@ -186,10 +186,13 @@ class TelegramChannel:
                 await context.bot.send_message(message.chat_id, text, parse_mode=ParseMode.HTML)
             return
         outcome = await self.engine.handle_staff(staff)
-        for reply in outcome.replies:
-            await context.bot.send_message(
-                self.staff_chat_id, reply.text, parse_mode=ParseMode.HTML, message_thread_id=staff.thread
-            )
+        for reply in outcome.replies:  # answers to staff commands, in the same topic
+            try:
+                await context.bot.send_message(
+                    self.staff_chat_id, reply.text, parse_mode=ParseMode.HTML, message_thread_id=staff.thread
+                )
+            except TelegramError as e:  # e.g. the topic was just closed by /close
+                log.info("could not answer in topic %s: %s", staff.thread, e)
 
     async def send(self, bot, chat_id: int, reply: Reply, edit_target: Message | None = None) -> None:
         markup = keyboard(reply)
