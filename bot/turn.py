@@ -14,6 +14,7 @@ from bot.commands import COMMANDS, CONFIRMED
 from bot.effects import EFFECTS, toggle_checklist
 from bot.markup import to_plain
 from bot.state import DONE, HOME, RESUME, new_state, parse_command
+from bot.texts import LOCALES
 from dialogs.forms import (
     current_step,
     is_finished,
@@ -125,7 +126,7 @@ class Turn:
 
     def _all_labels(self, group: str, code: str) -> list[str]:
         texts = self.engine.texts
-        return [texts.label(loc, group, code) for loc in ("ja", "en")]
+        return [texts.label(loc, group, code) for loc in LOCALES]
 
     # -- entry -------------------------------------------------------------------------------------
 

@@ -26,6 +26,15 @@ def lang(request):
     return request.param
 
 
+async def finish_quote(chat: Chat, revenue: str = "3億", industry: str = "retail", channel: str = "rakuten"):
+    """Answer all three questions by tapping, as most users do."""
+    await chat.user("/quote")
+    await chat.user(revenue)
+    await chat.tap(industry)
+    await chat.tap(channel)
+    await chat.tap("done")
+
+
 async def start_quote(chat: Chat, lang: str) -> None:
     if lang == "en":
         await chat.user("/lang en")
@@ -138,11 +147,7 @@ async def test_quote_bad_channel_text_gets_a_reprompt(chat):
 
 async def test_quote_change_one_answer_requotes(chat):
     """Changing only the revenue asks for it again and requotes with the other answers kept."""
-    await chat.user("/quote")
-    await chat.user("3億")
-    await chat.tap("retail")
-    await chat.tap("rakuten")
-    await chat.tap("done")
+    await finish_quote(chat)
     await chat.tap("change_revenue")
     chat.expect("quote/revenue")
     await chat.user("5億1円")
@@ -153,11 +158,7 @@ async def test_quote_change_one_answer_requotes(chat):
 
 async def test_quote_change_channels_starts_from_the_old_ticks(chat):
     """Changing channels shows the keyboard with the earlier choices already ticked."""
-    await chat.user("/quote")
-    await chat.user("3億")
-    await chat.tap("retail")
-    await chat.tap("rakuten")
-    await chat.tap("done")
+    await finish_quote(chat)
     await chat.tap("change_channels")
     chat.expect("quote/channels")
     assert chat.labels()[0].startswith("✅")
@@ -223,11 +224,7 @@ async def test_quote_stale_button_is_a_toast(chat):
 
 async def test_quote_myquotes_lists_saved_quotes(chat):
     """/myquotes lists the user's quotes with reference and premiums, newest first."""
-    await chat.user("/quote")
-    await chat.user("3億")
-    await chat.tap("retail")
-    await chat.tap("rakuten")
-    await chat.tap("done")
+    await finish_quote(chat)
     await chat.user("/myquotes")
     chat.expect("quote/mine", "quote/next")
     assert "Q-20261122-0001" in chat.text and "3,500円" in chat.text
@@ -326,11 +323,7 @@ async def test_quote_conversations_run_concurrently_and_apart(app):
 
 async def test_quote_delete_my_data_forgets_quotes(chat):
     """/delete, confirmed, removes the saved quotes and the conversation."""
-    await chat.user("/quote")
-    await chat.user("3億")
-    await chat.tap("retail")
-    await chat.tap("rakuten")
-    await chat.tap("done")
+    await finish_quote(chat)
     await chat.user("/delete")
     chat.expect("privacy/confirm")
     await chat.tap("delete_confirm")
