@@ -32,8 +32,9 @@ async def cmd_incident(turn: Turn, args: str) -> None:
 
 async def latest_incident(turn: Turn) -> dict | None:
     """The newest assessed incident of this conversation, or None."""
-    incidents = await turn.tx.incidents_for(turn.inbound.conversation, limit=1)
-    return incidents[0] if incidents and "checklist" in incidents[0] else None
+    # Not simply the newest: a second report still in triage has no checklist yet.
+    incidents = await turn.tx.incidents_for(turn.inbound.conversation, limit=20)
+    return next((i for i in incidents if "checklist" in i), None)
 
 
 async def cmd_checklist(turn: Turn, args: str) -> None:

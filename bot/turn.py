@@ -148,7 +148,10 @@ class Turn:
             await self.on_command(*parse_command(text))
         else:
             target = self.keyword_dialog(text)
-            if target is not None and target != self.state["active"]:
+            # In the dialog already, the words are an answer; resting on its finished menu, they
+            # are news: a new report (a menu takes no free text anyway).
+            active = self.state["active"]
+            if target is not None and (target != active or is_finished(self.dialog, self.slots)):
                 await self.goto(target)
             elif wants_staff(text):
                 await handoff.open_ticket(self)

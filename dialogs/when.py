@@ -44,7 +44,10 @@ def parse_when(text: str, now: datetime) -> datetime:
         amount, unit = int(ago.group(1)), ago.group(2)
         rest = rest.replace(ago.group(0), " ")
         _nothing_left(rest, text)
-        return _check(now - _span(amount, unit), now)
+        try:
+            return _check(now - _span(amount, unit), now)
+        except OverflowError:  # "1000000日前": before year 1, so certainly too old
+            raise Invalid("too_old") from None
 
     day, rest = _read_day(rest, now)
     moment, rest = _read_time(rest)
@@ -135,4 +138,4 @@ def _check(moment: datetime, now: datetime) -> datetime:
         raise Invalid("future")
     if now - moment > MAX_AGE:
         raise Invalid("too_old")
-    return moment
+    return min(moment, now)  # within the tolerance: a clock a little ahead means now

@@ -196,6 +196,16 @@ class TelegramChannel:
 
     async def send(self, bot, chat_id: int, reply: Reply, edit_target: Message | None = None) -> None:
         markup = keyboard(reply)
+        if reply.document is not None:  # the incident record: the file itself, its text as caption
+            await bot.send_document(
+                chat_id,
+                reply.document.content,
+                filename=reply.document.filename,
+                caption=reply.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+            )
+            return
         if edit_target is not None:
             try:
                 await bot.edit_message_text(

@@ -33,8 +33,8 @@ class OfflineRequest(BaseRequest):
         params = dict(request_data.parameters) if request_data else {}
         files = {}
         for name, part in (request_data.multipart_data if request_data else {}).items():
-            filename, content = part[0], part[1]
-            files[name] = (filename, content if isinstance(content, bytes) else content.read())
+            filename, content, mime = part[0], part[1], part[2] if len(part) > 2 else None
+            files[name] = (filename, content if isinstance(content, bytes) else content.read(), mime)
         status, body = self.stub.call_api(token_part.removeprefix("bot"), api_method, params, files)
         return status, json.dumps(body).encode()
 

@@ -39,6 +39,7 @@ class Chat:
     app: App
     conversation: str = "console:test"
     locale_hint: str | None = "ja"
+    user_name: str | None = None  # the platform's display name (staff alerts show it)
     replies: list[Reply] = field(default_factory=list)  # of the last turn
     history: list[Reply] = field(default_factory=list)  # every reply so far
     outcome: Outcome | None = None
@@ -46,7 +47,14 @@ class Chat:
 
     async def _handle(self, kind: str, text: str, event_id: str | None = None) -> list[Reply]:
         event_id = event_id or f"{self.conversation}:{next(self._ids)}"
-        inbound = Inbound(self.conversation, kind, text, event_id=event_id, locale_hint=self.locale_hint)
+        inbound = Inbound(
+            self.conversation,
+            kind,
+            text,
+            event_id=event_id,
+            locale_hint=self.locale_hint,
+            user_name=self.user_name,
+        )
         self.outcome = await self.app.engine.handle(inbound)
         self.replies = list(self.outcome.replies)
         self.history += self.replies
