@@ -83,8 +83,8 @@ async def send_document(turn: Turn, key: str, params: dict, filename: str) -> di
     return {}
 
 
-async def toggle_checklist(turn: Turn, ref: str, item_id: str) -> None:
-    """A tap on a checklist item: tick or untick it, cancel or restore its reminders."""
+async def toggle_checklist(turn: Turn, ref: str, item_id: str, done: bool | None = None) -> None:
+    """A tap on a checklist item: set it to `done` (or flip it), cancel or restore its reminders."""
     found = await turn.tx.incident(ref)
     if found is None or found[0] != turn.inbound.conversation:
         turn.toast("common/stale_tap")
@@ -94,7 +94,11 @@ async def toggle_checklist(turn: Turn, ref: str, item_id: str) -> None:
     if item is None:
         turn.toast("common/stale_tap")
         return
-    item["done"] = not item.get("done", False)
+    done = not item.get("done", False) if done is None else done
+    if done == item.get("done", False):
+        turn.toast("incident/checklist_same")  # a double tap: the first one already did it
+        return
+    item["done"] = done
     if item["done"]:
         await turn.tx.cancel_outbox(reminder_tag(ref, item_id))
     else:

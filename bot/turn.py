@@ -239,9 +239,10 @@ class Turn:
         await self.choose(step, chosen)
 
     async def on_tap(self, token: str) -> None:
-        if token.startswith("ck."):  # a checklist item: "ck.<incident ref>.<item id>"
-            ref, _, item = token.removeprefix("ck.").partition(".")
-            await toggle_checklist(self, ref, item)
+        if token.startswith("ck."):  # a checklist item: "ck.<incident ref>.<item id>.<1 tick|0 untick>"
+            ref, _, rest = token.removeprefix("ck.").partition(".")
+            item, _, target = rest.rpartition(".") if rest[-2:] in (".0", ".1") else (rest, "", "")
+            await toggle_checklist(self, ref, item, {"1": True, "0": False}.get(target))
             return
         dialog_name, _, rest = token.partition(".")
         step_id, _, option = rest.partition(".")

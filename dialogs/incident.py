@@ -13,7 +13,7 @@ incident_steps; this module only turns answers into `IncidentFacts` and results 
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from dialogs.incident_dates import checklist, deadlines, reminder_times
 from dialogs.incident_rules import (
@@ -44,7 +44,7 @@ from dialogs.steps import (
     Say,
     Slots,
 )
-from dialogs.when import parse_when
+from dialogs.when import read_when
 
 # Words that open this dialog from anywhere, at any step (matched on width- and case-folded text).
 KEYWORDS = (
@@ -60,8 +60,10 @@ WHEN_OPTIONS = ("now", "earlier_today", "yesterday", UNKNOWN)
 
 
 def parse_discovered(text: str, context: Context) -> str:
-    """A typed date or time ("11/20 14:30", "昨日の夜9時") as ISO 8601 in JST."""
-    return parse_when(text, context.now).isoformat()
+    """A typed date or time ("11/20 14:30", "昨日の夜9時") as ISO 8601 in JST; a date alone
+    ("11/20") is kept as a date, so nobody reads a time of day the user never gave."""
+    moment, has_time = read_when(text, context.now)
+    return moment.isoformat() if has_time else moment.date().isoformat()
 
 
 def open_record(answers: Slots, context: Context) -> Computed:
@@ -80,21 +82,26 @@ def open_record(answers: Slots, context: Context) -> Computed:
     )
 
 
-def discovered_at(answers: Slots) -> tuple[datetime, bool]:
-    """When it was discovered, and whether that is only assumed (an "unknown" answer)."""
+def discovered_at(answers: Slots) -> tuple[datetime, bool, bool]:
+    """When it was discovered; whether that is only assumed ("unknown"); whether the time of day
+    is known (a "yesterday" tap or a typed date alone give the day, not the hour)."""
     opened = datetime.fromisoformat(answers["opened"]["opened_at"])
     value = answers["discovered_at"]
     if value == "yesterday":
-        return opened - timedelta(days=1), False
-    if value in ("now", "earlier_today"):
-        return opened, False
+        return opened - timedelta(days=1), False, False
+    if value == "earlier_today":
+        return opened, False, False
+    if value == "now":
+        return opened, False, True
     if value == UNKNOWN:
-        return opened, True
-    return datetime.fromisoformat(value), False
+        return opened, True, False
+    if len(value) == len("2026-11-20"):  # a typed date without a time
+        return datetime.combine(date.fromisoformat(value), time(0, 0), opened.tzinfo), False, False
+    return datetime.fromisoformat(value), False, True
 
 
 def facts_from(answers: Slots) -> IncidentFacts:
-    moment, _ = discovered_at(answers)
+    moment, _, _ = discovered_at(answers)
     return IncidentFacts(
         kind="other" if answers["kind"] == UNKNOWN else answers["kind"],
         discovered_at=moment,
@@ -106,14 +113,19 @@ def facts_from(answers: Slots) -> IncidentFacts:
     )
 
 
-def checklist_token(ref: str, item_id: str) -> str:
-    return f"ck.{ref}.{item_id}"
+def checklist_token(ref: str, item_id: str, done: bool) -> str:
+    """The button sets the item to the opposite state ("…1" ticks, "…0" unticks), so a
+    double tap lands on the same state instead of undoing itself."""
+    return f"ck.{ref}.{item_id}.{0 if done else 1}"
 
 
 def checklist_buttons(ref: str, items: list[dict]) -> tuple[Button, ...]:
     """One toggle per checklist item; ✅ once it is done."""
     return tuple(
-        Button(checklist_token(ref, i["id"]), "checklist", i["id"], i.get("done", False)) for i in items
+        Button(
+            checklist_token(ref, i["id"], i.get("done", False)), "checklist", i["id"], i.get("done", False)
+        )
+        for i in items
     )
 
 
@@ -125,7 +137,7 @@ def assess(answers: Slots, context: Context) -> Computed:
     """Work out duties and dates, and have the engine save, schedule, alert and send the summary."""
     ref = answers["opened"]["incident_ref"]
     facts = facts_from(answers)
-    _, time_assumed = discovered_at(answers)
+    _, time_assumed, time_known = discovered_at(answers)
     det = ppc_determination(facts)
     mynumber = mynumber_determination(facts)
     dates = deadlines(facts, det, today=context.now.date())
@@ -147,6 +159,7 @@ def assess(answers: Slots, context: Context) -> Computed:
             "discovered_at": facts.discovered_at.isoformat(),
         },
         "time_assumed": time_assumed,
+        "time_known": time_known,
         "ppc": asdict(det),
         "mynumber": asdict(mynumber) if mynumber else None,
         "dates": {

@@ -33,6 +33,11 @@ _FILLER = re.compile(r"(?:\s|、|,|。|\.|の|頃|ごろ|くらい|ぐらい|前
 
 def parse_when(text: str, now: datetime) -> datetime:
     """The moment meant by `text` (aware, in now's time zone), or raise Invalid."""
+    return read_when(text, now)[0]
+
+
+def read_when(text: str, now: datetime) -> tuple[datetime, bool]:
+    """The moment meant by `text`, and whether it names a time of day ("11/20" does not)."""
     folded = unicodedata.normalize("NFKC", text).strip().lower()
     if not folded:
         raise Invalid("empty")
@@ -45,7 +50,7 @@ def parse_when(text: str, now: datetime) -> datetime:
         rest = rest.replace(ago.group(0), " ")
         _nothing_left(rest, text)
         try:
-            return _check(now - _span(amount, unit), now)
+            return _check(now - _span(amount, unit), now), not unit.startswith(("日", "d"))
         except OverflowError:  # "1000000日前": before year 1, so certainly too old
             raise Invalid("too_old") from None
 
@@ -60,7 +65,7 @@ def parse_when(text: str, now: datetime) -> datetime:
         result = now if day == now.date() else datetime.combine(day, time(0, 0), now.tzinfo)
     else:
         result = datetime.combine(day, moment, now.tzinfo)
-    return _check(result, now)
+    return _check(result, now), moment is not None
 
 
 def _span(amount: int, unit: str) -> timedelta:

@@ -150,7 +150,8 @@ def tokens(chat: Chat) -> list[str]:
 
 
 def label_of(chat: Chat, token: str) -> str:
-    return next(o.label for r in chat.replies for o in r.options if o.token == token)
+    """The label of a checklist button, whichever way it now points (…1 ticks, …0 unticks)."""
+    return next(o.label for r in chat.replies for o in r.options if o.token.rpartition(".")[0] == token)
 
 
 async def saved(app, conversation: str = "console:test") -> list[dict]:
@@ -594,6 +595,22 @@ def report_sections(text: str, lang: str) -> list[str]:
     return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
 
 
+@pytest.mark.parametrize(
+    ("when", "shown"),
+    [
+        ("yesterday", "気づいた日時: 2026年11月21日（土）（時刻不明）"),
+        ("11/20", "気づいた日時: 2026年11月20日（金）（時刻不明）"),
+        ("11/20 14:30", "気づいた日時: 2026年11月20日（金）14:30"),
+        ("now", "気づいた日時: 2026年11月22日（日）10:00"),
+        ("unknown", "気づいた日時: 2026年11月22日（日）（不明のため受付日として計算）"),
+    ],
+)
+async def test_incident_document_never_invents_a_time_of_day(chat, when, shown):
+    """The record shows a time only when the user gave one ("昨日" or "11/20" give a day, not an hour)."""
+    await report(chat, when=when)
+    assert shown in document_of(chat).content.decode("utf-8")
+
+
 async def test_incident_document_follows_the_nine_report_items(chat, lang):
     """I-20261122-0001.txt lays out report items 1–9 in order: known facts filled in, the rest open."""
     await open_report(chat, lang)
@@ -636,7 +653,7 @@ async def test_incident_checklist_tap_ticks_and_unticks_in_place(app, chat, lang
     """Tapping an item edits the checklist in place with ✅; tapping it again takes the ✅ away."""
     await report(chat, lang)
     assert said(chat, "incident/checklist").count("⬜") == 9
-    await chat.tap_token(PSP)
+    await chat.tap_token(PSP + ".1")
     chat.expect("incident/checklist")
     assert chat.replies[0].edit
     assert label_of(chat, PSP) == pick(lang, "✅ 決済代行会社へ連絡", "✅ Tell payment provider")
@@ -644,15 +661,33 @@ async def test_incident_checklist_tap_ticks_and_unticks_in_place(app, chat, lang
     (record,) = await saved(app)
     first = record["checklist"][0]
     assert (first["id"], first["done"]) == ("card_tell_psp", True)
-    await chat.tap_token(PSP)
+    await chat.tap_token(PSP + ".0")
     assert chat.replies[0].edit and not label_of(chat, PSP).startswith("✅")
     assert chat.text.count("⬜") == 9
+
+
+async def test_incident_checklist_double_tap_does_not_undo_itself(app, chat):
+    """Two taps on the same ✅ button (a double tap) tick the item once; the second is a toast."""
+    await report(chat)
+    await chat.tap_token(PSP + ".1")
+    await chat.tap_token(PSP + ".1")
+    assert chat.replies == [] and chat.outcome.notice
+    (record,) = await saved(app)
+    assert record["checklist"][0]["done"] is True
+
+
+async def test_incident_checklist_old_style_token_still_toggles(app, chat):
+    """A button sent before tokens carried the target state still flips the item."""
+    await report(chat)
+    await chat.tap_token(PSP)
+    (record,) = await saved(app)
+    assert record["checklist"][0]["done"] is True
 
 
 async def test_incident_checklist_command_shows_it_from_another_dialog(chat):
     """/checklist in the middle of a quote shows the ticks so far, then asks the quote question again."""
     await report(chat)
-    await chat.tap_token(PSP)
+    await chat.tap_token(PSP + ".1")
     await chat.user("/quote")
     await chat.user("/checklist")
     chat.expect("incident/checklist", "quote/revenue")
@@ -717,7 +752,7 @@ async def test_incident_reminder_survives_a_restart_and_is_sent_once(db, clock):
         assert row["destination"] == "console:test"
         text = to_plain(row["payload"]["text"])
         assert REF in text and "速報を出す" in text and "2026年11月25日（水）まで" in text
-        assert row["payload"]["buttons"] == [[f"ck.{REF}.ppc_prelim", "委員会へ速報"]]
+        assert row["payload"]["buttons"] == [[f"ck.{REF}.ppc_prelim.1", "委員会へ速報"]]
     finally:
         await second.close()
 
@@ -743,13 +778,13 @@ async def test_incident_ticking_an_item_cancels_its_pending_reminders(app, chat,
 async def test_incident_unticking_restores_the_future_reminders(app, chat, clock):
     """An item ticked and later unticked gets back the reminders still to come, not the ones past."""
     await report(chat)
-    await chat.tap_token(f"ck.{REF}.ppc_prelim")
+    await chat.tap_token(f"ck.{REF}.ppc_prelim.1")
     sent = Recorder()
     worker = OutboxWorker(app.store, clock, ("console:",), sent)
     clock.now = at(11, 24, 10, 0)
     await worker.drain()
     assert sent.rows == []
-    await chat.tap_token(f"ck.{REF}.ppc_prelim")  # not done after all
+    await chat.tap_token(f"ck.{REF}.ppc_prelim.0")  # not done after all
     await worker.drain()
     assert sent.rows == []  # 11/24 09:00 has passed: not sent late
     clock.now = at(11, 25, 9, 0)

@@ -88,7 +88,7 @@ VARIANTS = {
     "quote/revenue_invalid": [{"code": c} for c in _AMOUNT_CODES],
     "quote/channels_invalid": [{"code": "none_selected"}, {"code": "unknown"}],
     "incident/data_invalid": [{"code": "none_selected"}, {"code": "unknown"}],
-    "incident/discovered_invalid": [{"code": c} for c in _WHEN_CODES],
+    "incident/discovered_invalid": [{"code": c, "fragment": "明後日"} for c in _WHEN_CODES],
     "quote/mine": [{"quotes": []}, {}],
     "menu/start": [{"first_contact": True}, {"first_contact": False}],
     "incident/first_aid": [{"staff_notified": True}, {"staff_notified": False}],

@@ -111,14 +111,14 @@ async def test_telegram_incident_record_arrives_as_a_file(telegram, stub):
 async def test_telegram_incident_checklist_tap_edits_the_message_in_place(telegram, stub):
     """Tapping a checklist item edits that message: ✅ on the button and the line, no new message."""
     await ransomware_report(telegram, stub)
-    police = f"ck.{REF}.police_consult"
+    police = f"ck.{REF}.police_consult.1"
     checklist = next(s for s in stub.sent(USER) if police in dict(buttons(s.reply_markup)))
     assert "⬜ 都道府県警察のサイバー犯罪相談窓口か" in checklist.text
     before = len(stub.sent(USER))
     await tap(telegram, stub, police, checklist.message_id)
     assert len(stub.sent(USER)) == before
     edited = stub.message(USER, checklist.message_id)
-    assert dict(buttons(edited["reply_markup"]))[police] == "✅ 警察へ相談"
+    assert dict(buttons(edited["reply_markup"]))[f"ck.{REF}.police_consult.0"] == "✅ 警察へ相談"
     assert "✅ 都道府県警察のサイバー犯罪相談窓口か" in edited["text"]
 
 
@@ -131,4 +131,4 @@ async def test_telegram_incident_reminder_reaches_the_user_with_its_button(teleg
     await drain(telegram)
     (reminder,) = stub.sent(USER)[sent_before:]
     assert REF in reminder.text and "2026年11月26日（木）まで" in reminder.text
-    assert buttons(reminder.reply_markup) == [(f"ck.{REF}.ppc_prelim", "委員会へ速報")]
+    assert buttons(reminder.reply_markup) == [(f"ck.{REF}.ppc_prelim.1", "委員会へ速報")]
