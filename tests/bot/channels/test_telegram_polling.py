@@ -89,3 +89,19 @@ def test_telegram_missing_token_is_one_line_and_exit_2(tmp_path):
     )
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and "TELEGRAM_BOT_TOKEN" in run.stderr
+
+
+def test_telegram_polling_process_alerts_staff_at_once(stub, db):
+    """The running process's outbox worker sends the incident alert to the staff group unprompted."""
+    staff = -100123
+    stub.add_chat(staff, chat_type="supergroup", title="Support", is_forum=True)
+    bot = start_bot(stub, db, TELEGRAM_STAFF_CHAT_ID=str(staff))
+    try:
+        stub.push_message(USER, "ランサムウェアに感染しました")
+        first_aid = stub.wait_for_sent(USER, 1, timeout=20)[0]
+        assert "0120-258-189" in first_aid.text and "担当スタッフにも通知しました" in first_aid.text
+        (alert,) = stub.wait_for_sent(staff, 1, timeout=20)
+        assert "🚨" in alert.text and "I-" in alert.text
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        assert bot.wait(timeout=15) == 0
