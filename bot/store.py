@@ -171,12 +171,6 @@ class Transaction:
         )
         return cursor.rowcount == 1
 
-    async def forget_events_before(self, moment: datetime) -> int:
-        cursor = await self._db.execute(
-            "DELETE FROM processed_events WHERE processed_at < ?", (utc_text(moment),)
-        )
-        return cursor.rowcount
-
     # -- conversations ------------------------------------------------------------------------
 
     async def load_conversation(self, key: str) -> ConversationRow | None:

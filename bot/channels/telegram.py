@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import signal
+import weakref
 from collections.abc import Mapping
 
 from telegram import (
@@ -50,20 +51,21 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
     def __init__(self, max_concurrent_updates: int = 256):
         super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
+        # A chat's lock lives while an update holds it or waits for it, so the map stays as small
+        # as the set of busy chats. (Dropping it on release was a race: the next update was woken
+        # but not yet running, and a third one made a fresh lock and overtook it.)
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def do_process_update(self, update: object, coroutine) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
             await coroutine
             return
-        lock = self._locks.setdefault(chat.id, asyncio.Lock())
-        try:
-            async with lock:
-                await coroutine
-        finally:
-            if not lock.locked() and self._locks.get(chat.id) is lock:
-                del self._locks[chat.id]  # keep the map as small as the set of busy chats
+        lock = self._locks.get(chat.id)
+        if lock is None:
+            lock = self._locks[chat.id] = asyncio.Lock()
+        async with lock:
+            await coroutine
 
     async def initialize(self) -> None:
         pass

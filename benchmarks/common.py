@@ -1,0 +1,217 @@
+"""The measuring kit every benchmark shares: timing, statistics, results, and a bot to drive.
+
+Timing is `time.perf_counter`, after a warm-up, over many repetitions; we report the median
+(what a typical call costs) and p95 (what the slow tail costs), nearest-rank. A `Result` pairs
+one measured figure with its target; the runner prints them all and fails if any is missed.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import math
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bot.app import App, open_app
+from bot.engine import Inbound, Outcome
+from bot.store import Store
+from rates.coverage import JST
+
+# Sunday 22 November 2026, 10:00 JST: the same "today" as the transcript tests.
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=JST)
+
+# The quote conversation as a Telegram user has it: a command, a typed amount, three taps.
+QUOTE_TURNS: tuple[tuple[str, str], ...] = (
+    ("text", "/quote"),
+    ("text", "3億"),
+    ("tap", "quote.industry.retail"),
+    ("tap", "quote.channels.rakuten"),
+    ("tap", "quote.channels.done"),
+)
+# The same conversation typed, as some users do (labels and 完了 instead of buttons).
+QUOTE_TEXTS: tuple[str, ...] = ("/quote", "3億", "小売業", "楽天市場", "完了")
+
+
+class FixedClock:
+    def __call__(self) -> datetime:
+        return NOW
+
+
+# -- statistics and results ---------------------------------------------------------------------
+
+
+def percentile(samples: Iterable[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100): a value that was actually measured."""
+    ordered = sorted(samples)
+    if not ordered:
+        raise ValueError("no samples")
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class Stats:
+    n: int
+    median: float
+    p95: float
+    mean: float
+
+    @classmethod
+    def of(cls, samples: list[float]) -> Stats:
+        return cls(
+            len(samples), statistics.median(samples), percentile(samples, 95), statistics.fmean(samples)
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    """`value` is a ceiling ("<") or a floor (">=") for the measured figure."""
+
+    op: str  # "<" or ">="
+    value: float
+    unit: str
+
+    def met(self, measured: float) -> bool:
+        return measured < self.value if self.op == "<" else measured >= self.value
+
+
+@dataclass(frozen=True)
+class Result:
+    area: str
+    metric: str
+    measured: float
+    target: Target
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.target.met(self.measured)
+
+
+def us(seconds: float) -> float:
+    return seconds * 1e6
+
+
+def ms(seconds: float) -> float:
+    return seconds * 1e3
+
+
+def fmt(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def spread(rates: list[float]) -> str:
+    """How far apart the rounds were: "3 rounds 550-610"."""
+    return f"{len(rates)} rounds {fmt(min(rates))}-{fmt(max(rates))}"
+
+
+# -- timing ---------------------------------------------------------------------------------------
+
+
+def time_each(call: Callable[[object], object], inputs: list, *, warmup: int, repeats: int) -> list[float]:
+    """Seconds per call of `call(x)`, for every x in `inputs`, `repeats` times (after warm-up)."""
+    for _ in range(warmup):
+        for x in inputs:
+            call(x)
+    gc.collect()
+    samples = []
+    clock = time.perf_counter
+    for _ in range(repeats):
+        for x in inputs:
+            start = clock()
+            call(x)
+            samples.append(clock() - start)
+    return samples
+
+
+# -- a bot on a real SQLite file ------------------------------------------------------------------
+
+
+def bench_dir() -> str | None:
+    """Where database files go: $QUOTEBOT_BENCH_DIR, else the system's temporary directory.
+
+    Put it on a real disk: on tmpfs an fsync costs nothing and synchronous=FULL looks free.
+    """
+    return os.environ.get("QUOTEBOT_BENCH_DIR") or None
+
+
+def filesystem_of(path: str | Path) -> str:
+    """The filesystem type under `path` (Linux /proc/mounts), or "?"."""
+    path = os.path.realpath(path)
+    best, kind = "", "?"
+    try:
+        with open("/proc/mounts", encoding="utf-8") as mounts:
+            for line in mounts:
+                fields = line.split()
+                point = fields[1]
+                if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+                    best, kind = point, fields[2]
+    except OSError:
+        pass
+    return kind
+
+
+def fsync_latency(folder: str, writes: int = 50) -> float:
+    """Median seconds to write 4 KiB and fsync it: what one synchronous=FULL commit waits for."""
+    samples = []
+    with tempfile.NamedTemporaryFile(dir=folder) as f:
+        for _ in range(writes):
+            start = time.perf_counter()
+            f.write(b"x" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+            samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+@asynccontextmanager
+async def temp_app(prepare: Callable[[Path], None] | None = None) -> AsyncIterator[App]:
+    """The real app (rates, templates, store with WAL and synchronous=FULL) on a fresh file.
+
+    `prepare(path)` may fill the migrated, closed file first (bulk fixtures through sqlite3).
+    """
+    with tempfile.TemporaryDirectory(prefix="quotebot-bench-", dir=bench_dir()) as folder:
+        path = Path(folder) / "quotebot.db"
+        if prepare is not None:
+            await (await Store.open(path)).close()
+            prepare(path)
+        app = await open_app(str(path), env={}, clock=FixedClock())
+        try:
+            yield app
+        finally:
+            await app.close()
+
+
+_event_ids = itertools.count(1)
+
+
+def inbound(conversation: str, kind: str, text: str) -> Inbound:
+    return Inbound(
+        conversation, kind, text, event_id=f"bench:{next(_event_ids)}", locale_hint="ja", user_name="Taro"
+    )
+
+
+async def quote_conversation(app: App, conversation: str, latencies: list[float] | None = None) -> Outcome:
+    """One whole quote conversation; each `engine.handle()`'s seconds go into `latencies`."""
+    clock = time.perf_counter
+    outcome = None
+    for kind, text in QUOTE_TURNS:
+        start = clock()
+        outcome = await app.engine.handle(inbound(conversation, kind, text))
+        if latencies is not None:
+            latencies.append(clock() - start)
+    if outcome is None or [r.key for r in outcome.replies] != ["quote/result", "quote/next"]:
+        raise AssertionError(f"the quote conversation {conversation} did not end with a result: {outcome}")
+    return outcome
