@@ -10,6 +10,7 @@ replies returned for sending, so no answer a user gave is ever lost.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import weakref
 from collections.abc import Callable, Mapping
@@ -159,6 +160,13 @@ class Engine:
         for reply in turn.replies:
             await tx.note_transcript(conversation, "bot", to_plain(reply.text)[:200], turn.now)
 
+    async def defer(self, conversation: str, replies: tuple[Reply, ...]) -> None:
+        """Replies the platform would not take right now: send them through the outbox instead."""
+        async with self.store.transaction() as tx:
+            for reply in replies:
+                await tx.enqueue(conversation, reply_payload(reply), self.clock())
+        self.outbox_ready.set()
+
     async def handle_staff(self, staff: StaffInbound) -> Outcome:
         """A staff message in a customer's topic: relay it or run the staff command.
 
@@ -187,5 +195,9 @@ class Engine:
 
 
 def reply_payload(reply: Reply) -> dict:
-    """A reply as an outbox row: the same text and buttons, sent later."""
-    return {"text": reply.text, "buttons": [[o.token, o.label] for o in reply.options]}
+    """A reply as an outbox row: the same text, buttons or file, sent later."""
+    payload = {"text": reply.text, "buttons": [[o.token, o.label] for o in reply.options]}
+    if reply.document is not None:
+        content = base64.b64encode(reply.document.content).decode("ascii")
+        payload["document"] = {"filename": reply.document.filename, "base64": content}
+    return payload

@@ -6,6 +6,7 @@ slots (dialogs/forms.py), never stored.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,12 @@ if TYPE_CHECKING:
 
     from bot.engine import Engine, Inbound, Outcome
     from bot.store import Transaction
+
+
+@lru_cache(maxsize=32)
+def _folded(words: tuple[str, ...]) -> tuple[str, ...]:
+    """Keywords folded once, not on every message."""
+    return tuple(normalise(word) for word in words)
 
 
 class Turn:
@@ -178,7 +185,7 @@ class Turn:
     def keyword_dialog(self, text: str) -> str | None:
         folded = normalise(text)
         for dialog in self.engine.dialogs.values():
-            if any(normalise(word) in folded for word in dialog.keywords):
+            if any(word in folded for word in _folded(dialog.keywords)):
                 return dialog.name
         return None
 

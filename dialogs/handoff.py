@@ -17,9 +17,12 @@ STAFF_WORDS = (
 )  # fmt: skip
 
 
+_FOLDED_STAFF_WORDS = tuple(normalise(word) for word in STAFF_WORDS)
+
+
 def wants_staff(text: str) -> bool:
     folded = normalise(text)
-    return any(normalise(word) in folded for word in STAFF_WORDS)
+    return any(word in folded for word in _FOLDED_STAFF_WORDS)
 
 
 def availability(hours: OfficeHours, now: datetime) -> dict:

@@ -48,7 +48,7 @@ class AmountError(ValueError):
 # Token kinds. Numbers are "num" (whole: 300, 1,000, 三〇〇) or "dec" (with a point: 1.5).
 _NUMBERS = frozenset({"num", "dec"})
 _AMOUNT = frozenset({"num", "dec", "small", "big", "mult"})
-_PREFIXES = frozenset({"approx_pre", "currency", "sign"})
+_PREFIXES = frozenset({"topic_pre", "approx_pre", "currency", "sign"})
 _SUFFIXES = frozenset({"currency", "approx_post", "polite", "stop"})
 
 _VOCABULARY: dict[str, tuple[str, int]] = {
@@ -71,6 +71,10 @@ _VOCABULARY: dict[str, tuple[str, int]] = {
         ("approx_pre", 0),
     ),
     **dict.fromkeys(("程度", "くらい", "ぐらい", "ほど", "前後"), ("approx_post", 0)),
+    # What people put before the figure when they say what it is: "年商3億", "売上高 5,000万円".
+    **dict.fromkeys(
+        ("年商", "売上高", "売上", "年間売上高", "年間売上", "revenue", "sales"), ("topic_pre", 0)
+    ),
     "です": ("polite", 0),
     "。": ("stop", 0),
     # ▲ and △ mark negatives in Japanese bookkeeping.

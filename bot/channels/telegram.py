@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import signal
+import warnings
 import weakref
 from collections.abc import Mapping
 
@@ -24,7 +25,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import MessageLimit, ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -33,12 +34,15 @@ from telegram.ext import (
     TypeHandler,
 )
 from telegram.request import BaseRequest
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.telegram_outbox import TelegramDelivery
 from bot.engine import Engine, Inbound, Reply, StaffInbound
 from bot.settings import ConfigError
 
 log = logging.getLogger(__name__)
+# PTB 22 warns that RetryAfter.retry_after will become a timedelta; telegram_outbox._seconds reads both.
+warnings.filterwarnings("ignore", message=".*retry_after.*", category=PTBDeprecationWarning)
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 COMMANDS = ("start", "quote", "incident", "staff", "myquotes", "cancel", "lang", "help", "delete")
@@ -172,8 +176,17 @@ class TelegramChannel:
                 await _quietly(query.answer(text=notice[:200] if notice else None))
         chat_id = update.effective_chat.id
         edit_target = query.message if query is not None and isinstance(query.message, Message) else None
-        for reply in outcome.replies:
-            await self.send(context.bot, chat_id, reply, edit_target if reply.edit else None)
+        for n, reply in enumerate(outcome.replies):
+            try:
+                await self.send(context.bot, chat_id, reply, edit_target if reply.edit else None)
+            except (RetryAfter, TimedOut, NetworkError) as e:
+                # The answer is already committed; what the user has not seen yet goes through the
+                # outbox, which waits as Telegram asks and retries, instead of being lost.
+                log.warning(
+                    "reply to %s refused (%s); queued %d message(s)", chat_id, e, len(outcome.replies) - n
+                )
+                await self.engine.defer(inbound.conversation, outcome.replies[n:])
+                return
 
     async def on_staff_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Only messages in the configured staff chat get here: staff relaying or commanding."""

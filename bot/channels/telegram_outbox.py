@@ -9,10 +9,11 @@ and the message goes into the new one: nothing is lost.
 
 from __future__ import annotations
 
+import base64
 import logging
 from datetime import timedelta
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
@@ -71,6 +72,16 @@ class TelegramDelivery:
         try:
             if "copy" in payload:
                 await self.bot.copy_message(chat_id, message_thread_id=thread, **payload["copy"])
+            elif "document" in payload:
+                document = payload["document"]
+                file = InputFile(base64.b64decode(document["base64"]), filename=document["filename"])
+                await self.bot.send_document(
+                    chat_id,
+                    file,
+                    caption=payload.get("text"),
+                    parse_mode=ParseMode.HTML,
+                    message_thread_id=thread,
+                )
             elif "plain" in payload:
                 await self.bot.send_message(chat_id, payload["plain"], message_thread_id=thread)
             elif "text" in payload:

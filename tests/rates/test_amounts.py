@@ -240,6 +240,20 @@ def test_amounts_rejects_absurd_amounts_as_too_large(text):
     assert caught.value.code == "too_large"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("年商3億", 300_000_000),
+        ("売上高 5,000万円", 50_000_000),
+        ("年間売上 約1.2億円", 120_000_000),
+        ("revenue 300 million", 300_000_000),
+    ],
+)
+def test_amounts_reads_what_the_figure_is_named(text, expected):
+    """A leading 年商 / 売上高 / revenue saying what the figure is does not get in the way."""
+    assert parse_yen(text) == expected
+
+
 @pytest.mark.parametrize("text", ["1億5", "3万5", "１億５", "2億3"])
 def test_amounts_rejects_spoken_shorthand_as_ambiguous(text):
     """ "1億5" could mean 1億5千万 or 1億と5円; a quote asks rather than guesses."""

@@ -132,3 +132,15 @@ def test_telegram_long_text_is_split_under_the_limit():
     pieces = split_text(text)
     assert len(pieces) > 1 and all(len(p) <= 4096 for p in pieces)
     assert "\n".join(pieces) == text
+
+
+async def test_telegram_refused_reply_goes_out_later_not_lost(telegram, stub, app, clock):
+    """When Telegram says "retry after", the unsent replies wait in the outbox and then arrive."""
+    stub.fail_next("sendMessage", error_code=429, retry_after=3)
+    await deliver(telegram, stub, stub.push_message(USER, "/quote"))
+    assert stub.sent(USER) == []
+    worker = telegram.bot_data["delivery"].worker()
+    clock.advance(seconds=3)
+    await worker.drain()
+    (sent,) = stub.sent(USER)
+    assert "1/3 年間売上高" in sent.text
