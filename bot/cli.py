@@ -38,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     q = commands.add_parser("quote", help="price a merchant from the published tables")
-    q.add_argument("--revenue", required=True, help="annual revenue, e.g. 3億, 300,000,000, 1.2 billion")
+    q.add_argument(
+        "--revenue",
+        required=True,
+        help="annual revenue as people type it, e.g. 300,000,000 or 1.2 billion (Japanese units too)",
+    )
     q.add_argument("--industry", required=True, help="one of: " + ", ".join(INDUSTRIES))
     q.add_argument("--channels", required=True, help="comma-separated: " + ", ".join(CHANNELS))
     q.add_argument("--date", help="application date YYYY-MM-DD (default: today in Asia/Tokyo)")

@@ -50,7 +50,7 @@ def _yen(locale: str, amount: int) -> str:
 
 
 def _yen_units(locale: str, amount: int) -> str:
-    """Large sums: 1億円 reads better than 100,000,000円 in Japanese."""
+    """Large sums in Japanese read in 万/億 units rather than as a long row of digits."""
     return format_yen(amount, "units" if locale == "ja" else "yen_sign")
 
 

@@ -9,12 +9,10 @@ from datetime import datetime, timedelta
 
 from dialogs.forms import normalise
 from dialogs.office_hours import OfficeHours, closed_reason, next_open
+from dialogs.words import TRIGGER_WORDS
 
-# Words that ask for a person, at any step (matched on width- and case-folded text).
-STAFF_WORDS = (
-    "担当者", "人と話したい", "人間と話", "オペレーター", "スタッフと話", "電話したい",
-    "operator", "human", "real person", "talk to staff", "speak to someone", "agent please",
-)  # fmt: skip
+# Words that ask for a person, at any step: dialogs/words.toml.
+STAFF_WORDS = TRIGGER_WORDS["staff"]
 
 
 _FOLDED_STAFF_WORDS = tuple(normalise(word) for word in STAFF_WORDS)

@@ -45,14 +45,10 @@ from dialogs.steps import (
     Slots,
 )
 from dialogs.when import read_when
+from dialogs.words import TRIGGER_WORDS
 
-# Words that open this dialog from anywhere, at any step (matched on width- and case-folded text).
-KEYWORDS = (
-    "事故", "漏えい", "漏洩", "流出", "不正アクセス", "不正ログイン", "ハッキング", "ハッカー",
-    "ランサム", "ウイルス", "ウィルス", "マルウェア", "誤送信", "紛失", "盗難", "盗まれ",
-    "乗っ取", "情報が漏", "hacked", "hacker", "breach", "ransomware", "ransom", "leak",
-    "malware", "virus", "stolen", "phishing", "compromised", "incident",
-)  # fmt: skip
+# Words that open this dialog from anywhere, at any step: dialogs/words.toml.
+KEYWORDS = TRIGGER_WORDS["incident"]
 
 UNKNOWN = "unknown"
 KIND_OPTIONS = (*KINDS, UNKNOWN)
@@ -60,7 +56,7 @@ WHEN_OPTIONS = ("now", "earlier_today", "yesterday", UNKNOWN)
 
 
 def parse_discovered(text: str, context: Context) -> str:
-    """A typed date or time ("11/20 14:30", "昨日の夜9時") as ISO 8601 in JST; a date alone
+    """A typed date or time (see dialogs/when.py) as ISO 8601 in JST; a date alone
     ("11/20") is kept as a date, so nobody reads a time of day the user never gave."""
     moment, has_time = read_when(text, context.now)
     return moment.isoformat() if has_time else moment.date().isoformat()

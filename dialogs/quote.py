@@ -34,7 +34,7 @@ from rates.pricing import QuoteRequest, quote
 
 
 def parse_revenue(text: str, context: Context | None = None) -> int:
-    """Yen as people type it (3億, ３億円, 1億2,345万円, 300,000,000, 300 million)."""
+    """Yen as people type it (see rates/amounts.py), or Invalid naming what was not understood."""
     try:
         return parse_yen(text)
     except AmountError as e:
