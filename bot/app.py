@@ -67,7 +67,6 @@ async def open_app(
         all_dialogs(),
         clock=clock,
         data={"rates": rates},
-        staff_enabled=bool(env.get("TELEGRAM_STAFF_CHAT_ID", "").strip()),
-        staff=staff,
+        staff=staff if env.get("TELEGRAM_STAFF_CHAT_ID", "").strip() else None,
     )
     return App(engine=engine, store=store)

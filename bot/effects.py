@@ -43,10 +43,10 @@ async def save_incident(turn: Turn, ref: str, record: dict) -> dict[str, Any]:
 
 async def notify_staff(turn: Turn, key: str, params: dict) -> dict[str, Any]:
     """Queue a message for the staff chat, in the staff's language; any hour."""
-    if not turn.engine.staff_enabled:
+    if turn.engine.staff is None:
         return {"staff_notified": False}
     who = {"user_name": turn.inbound.user_name, "channel": turn.inbound.channel}
-    text = turn.engine.texts.render(turn.engine.staff_locale, key, **{**turn.step_results, **who, **params})
+    text = turn.engine.staff_text(key, **{**turn.step_results, **who, **params})
     await turn.enqueue(STAFF, {"text": text})
     return {"staff_notified": True}
 

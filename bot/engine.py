@@ -23,7 +23,6 @@ from bot.markup import to_plain
 from bot.store import Store
 from bot.texts import Texts
 from bot.turn import Turn
-from dialogs.office_hours import OfficeHours
 from dialogs.steps import Dialog
 
 log = logging.getLogger(__name__)
@@ -103,8 +102,6 @@ class Engine:
         *,
         clock: Callable[[], datetime],
         data: Mapping[str, Any],
-        staff_enabled: bool = False,
-        staff_locale: str = "ja",
         staff: StaffSettings | None = None,
     ):
         self.store = store
@@ -112,12 +109,14 @@ class Engine:
         self.dialogs = dialogs
         self.clock = clock
         self.data = data  # loaded once at start-up (rate tables...), handed to dialog hooks
-        self.staff_enabled = staff_enabled  # is there a staff chat to alert and hand over to?
-        self.staff_locale = staff_locale
-        self.staff = staff or StaffSettings(OfficeHours())
+        self.staff = staff  # None: no staff chat to alert or hand over to
         # Set after a commit that queued outbox messages, so a channel's worker sends them at once.
         self.outbox_ready = asyncio.Event()
         self._locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+    def staff_text(self, key: str, **params: Any) -> str:
+        """A message for staff, in the staff's language."""
+        return self.texts.render(self.staff.locale if self.staff else "ja", key, **params)
 
     def _lock(self, conversation: str) -> asyncio.Lock:
         lock = self._locks.get(conversation)
@@ -140,17 +139,24 @@ class Engine:
                 return Outcome((Reply("common/error", self.texts.render(lang, "common/error")),))
 
     async def _turn(self, tx, inbound: Inbound, now: datetime) -> Outcome:
+        turn = await self._run_turn(tx, inbound, now, Turn.run)
+        if turn is None:
+            return Outcome(duplicate=True)
+        await self._remember(tx, turn)
+        return turn.outcome()
+
+    async def _run_turn(self, tx, inbound: Inbound, now: datetime, act) -> Turn | None:
+        """Claim the event, load the conversation, `act` on it, save it; None for a redelivery."""
         if inbound.event_id and not await tx.claim_event(inbound.event_id, now):
             log.info("ignored redelivered event %s", inbound.event_id)
-            return Outcome(duplicate=True)
+            return None
         row = await tx.load_conversation(inbound.conversation)
         turn = Turn(self, tx, inbound, row.state if row else None, now)
-        await turn.run()
+        await act(turn)
         await tx.save_conversation(inbound.conversation, inbound.channel, turn.state, now)
-        await self._remember(tx, turn)
         if turn.queued:
             self.outbox_ready.set()  # harmless if the commit then fails: the worker finds nothing
-        return turn.outcome()
+        return turn
 
     async def _remember(self, tx, turn: Turn) -> None:
         """The last messages, for the header of a ticket if the user later asks for a person."""
@@ -175,23 +181,18 @@ class Engine:
         async with self.store.transaction() as tx:
             conversation = await tx.conversation_of_topic(staff.thread)
         if conversation is None:
-            text = self.texts.render(self.staff_locale, "staff/unknown_topic")
-            return Outcome((Reply("staff/unknown_topic", text),))
-        async with self._lock(conversation):
-            async with self.store.transaction() as tx:
-                now = self.clock()
-                if staff.event_id and not await tx.claim_event(staff.event_id, now):
-                    return Outcome(duplicate=True)
-                row = await tx.load_conversation(conversation)
-                inbound = Inbound(conversation, "staff", staff.text, staff.event_id)
-                turn = Turn(self, tx, inbound, row.state if row else None, now)
-                topic_replies = await on_staff_message(turn, staff.kind, staff.text, staff.ref)
-                for reply in turn.replies:  # what the user is told (ticket closed...)
-                    await turn.enqueue(conversation, reply_payload(reply))
-                await tx.save_conversation(conversation, inbound.channel, turn.state, now)
-            if turn.queued:
-                self.outbox_ready.set()
-        return Outcome(tuple(topic_replies))
+            return Outcome((Reply("staff/unknown_topic", self.staff_text("staff/unknown_topic")),))
+        topic_replies = []
+
+        async def act(turn: Turn) -> None:
+            topic_replies.extend(await on_staff_message(turn, staff.kind, staff.text, staff.ref))
+            for reply in turn.replies:  # what the user is told (ticket closed...) goes out later
+                await turn.enqueue(conversation, reply_payload(reply))
+
+        inbound = Inbound(conversation, "staff", staff.text, staff.event_id)
+        async with self._lock(conversation), self.store.transaction() as tx:
+            turn = await self._run_turn(tx, inbound, self.clock(), act)
+        return Outcome(tuple(topic_replies), duplicate=turn is None)
 
 
 def reply_payload(reply: Reply) -> dict:

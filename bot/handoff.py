@@ -27,8 +27,11 @@ DEFAULT_WAIT = timedelta(minutes=15)
 
 @dataclass(frozen=True)
 class StaffSettings:
+    """There is a staff chat: its office hours, how long a user waits, the staff's language."""
+
     hours: OfficeHours
     answer_wait: timedelta = DEFAULT_WAIT  # after this, a waiting user is told nobody answered
+    locale: str = "ja"
 
 
 def no_answer_tag(ticket_id: int) -> str:
@@ -56,7 +59,7 @@ async def to_topic(turn: Turn, payload: dict) -> None:
 async def open_ticket(turn: Turn) -> None:
     """/staff: open (or rejoin) a ticket, tell the user what happens next, brief the staff."""
     engine, tx, now = turn.engine, turn.tx, turn.now
-    if not engine.staff_enabled:
+    if engine.staff is None:
         turn.say("handoff/unavailable")
         turn.prompt()
         return
@@ -75,7 +78,7 @@ async def open_ticket(turn: Turn) -> None:
         }
         await turn.enqueue(turn.inbound.conversation, message, not_before=at, tag=no_answer_tag(ticket_id))
     else:
-        await to_topic(turn, {"text": turn.engine.texts.render(engine.staff_locale, "staff/asked_again")})
+        await to_topic(turn, {"text": engine.staff_text("staff/asked_again")})
 
 
 def _back(turn: Turn) -> list:
@@ -91,8 +94,7 @@ async def header(turn: Turn) -> str:
     """The ticket's first message in the topic: who, latest quote and incident, last messages."""
     conversation = turn.inbound.conversation
     quotes = await turn.tx.quotes_for(conversation, limit=1)
-    return turn.engine.texts.render(
-        turn.engine.staff_locale,
+    return turn.engine.staff_text(
         "staff/ticket_header",
         user_name=turn.inbound.user_name,
         lang=turn.lang,
@@ -113,7 +115,7 @@ async def leave(turn: Turn, *, by: str) -> None:
     await turn.tx.close_ticket(handoff["ticket"], by, turn.now)
     await turn.tx.cancel_outbox(no_answer_tag(handoff["ticket"]))
     if by == "user":
-        note = turn.engine.texts.render(turn.engine.staff_locale, "staff/user_left")
+        note = turn.engine.staff_text("staff/user_left")
         await to_topic(turn, {"text": note, "close_topic": True})
     turn.say("handoff/back" if by == "user" else "handoff/closed_by_staff")
     turn.prompt()
@@ -138,10 +140,8 @@ async def on_staff_message(turn: Turn, kind: str, text: str, ref: str | None) ->
     """A message staff wrote in this user's topic; returns what to post back in the topic."""
     from bot.engine import Reply
 
-    texts, staff_locale = turn.engine.texts, turn.engine.staff_locale
-
     def topic(key: str, **params) -> list[Reply]:
-        return [Reply(key, texts.render(staff_locale, key, **params))]
+        return [Reply(key, turn.engine.staff_text(key, **params))]
 
     if kind == "text" and text.startswith("/"):
         name, _, args = text[1:].partition(" ")

@@ -197,7 +197,7 @@ class TelegramChannel:
         if staff is None:
             message = update.message
             if message is not None and (message.text or "").startswith("/") and not message.is_topic_message:
-                text = self.engine.texts.render(self.engine.staff_locale, "staff/unknown_topic")
+                text = self.engine.staff_text("staff/unknown_topic")
                 await context.bot.send_message(message.chat_id, text, parse_mode=ParseMode.HTML)
             return
         outcome = await self.engine.handle_staff(staff)

@@ -131,11 +131,8 @@ class TelegramDelivery:
             await tx.set_topic(conversation, thread, name, now)
             transcript = await tx.transcript(conversation, limit=10)
         if lost is not None:
-            note = self.engine.texts.render(
-                self.engine.staff_locale,
-                "staff/topic_recreated",
-                conversation=conversation,
-                transcript=transcript,
+            note = self.engine.staff_text(
+                "staff/topic_recreated", conversation=conversation, transcript=transcript
             )
             await self._send(self.staff_chat_id, {"text": note}, thread)
         return thread
