@@ -330,3 +330,20 @@ async def test_quote_delete_my_data_forgets_quotes(chat):
     chat.expect("privacy/deleted", "menu/start")
     await chat.user("/myquotes")
     assert "ありません" in chat.text
+
+
+@pytest.mark.parametrize("bad", ["7", "もう一回", "x" * 5000, "🙂", "0"])
+async def test_quote_bad_choice_after_the_result_gets_the_menu_again(chat, bad):
+    """After the result, text that names no option gets that menu's reprompt with its buttons."""
+    await finish_quote(chat)
+    await chat.user(bad)
+    chat.expect("quote/next_invalid")
+    assert len(chat.replies[0].options) == 6
+
+
+async def test_quote_bad_choice_at_the_start_menu_gets_its_reprompt(chat):
+    """Once past the greeting, text that names nothing on the /start menu gets its reprompt."""
+    await chat.user("/start")
+    await chat.user("banana")
+    chat.expect("menu/start_invalid")
+    assert len(chat.replies[0].options) == 4

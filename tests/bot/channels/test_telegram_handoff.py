@@ -312,3 +312,18 @@ async def test_handoff_staff_group_limit_holds_back_only_staff_rows(running, stu
     weekday.advance(minutes=1)
     await bot.worker.drain()
     assert bot.in_topic()[-1] == "msg 24" and len(bot.in_topic()) == 26
+
+
+async def test_handoff_asking_again_after_close_reopens_the_same_topic(running, stub, weekday):
+    """After /close, a new request for staff reuses the user's topic, reopened, with a new header."""
+    bot = await running()
+    await bot.user("/staff")
+    thread = bot.thread
+    await bot.staff("/close")
+    assert stub.topics(STAFF)[thread]["closed"] is True
+    await bot.user("/staff")
+    assert len(stub.calls("createForumTopic")) == 1
+    assert stub.topics(STAFF)[thread]["closed"] is False
+    assert "担当者との会話を希望" in bot.in_topic(thread)[-1]
+    await bot.user("また質問です")
+    assert bot.in_topic(thread)[-1] == "また質問です"
