@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.app import App, open_app
-from bot.engine import Inbound, Outcome
+from bot.messages import Inbound, Outcome
 from bot.store import Store
 from rates.coverage import JST
 

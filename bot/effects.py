@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.markup import to_plain
+from bot.messages import Document, Reply
 from dialogs.incident import checklist_buttons
 
 if TYPE_CHECKING:
@@ -75,8 +76,6 @@ async def schedule_reminders(turn: Turn, ref: str, items: list[dict]) -> dict[st
 
 async def send_document(turn: Turn, key: str, params: dict, filename: str) -> dict[str, Any]:
     """A plain-text file rendered from a template, sent with a short caption."""
-    from bot.engine import Document, Reply
-
     content = to_plain(turn.render(key, **params)).encode("utf-8")
     caption = turn.render(f"{key}_caption", **params)
     turn.attachments.append(Reply(key, caption, document=Document(filename, content)))

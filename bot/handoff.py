@@ -14,11 +14,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.effects import STAFF
+from bot.messages import Option, Reply
 from dialogs.handoff import availability, no_answer_at
 from dialogs.office_hours import OfficeHours
 
 if TYPE_CHECKING:
-    from bot.engine import Reply
     from bot.turn import Turn
 
 BACK = "handoff.back"  # the button that returns the user to the bot
@@ -44,8 +44,6 @@ def topic_name(turn: Turn) -> str:
 
 
 def back_button(turn: Turn) -> tuple:
-    from bot.engine import Option
-
     return (Option(BACK, turn.label("menu", "back_to_bot")),)
 
 
@@ -138,7 +136,6 @@ async def relay_from_user(turn: Turn) -> None:
 
 async def on_staff_message(turn: Turn, kind: str, text: str, ref: str | None) -> list[Reply]:
     """A message staff wrote in this user's topic; returns what to post back in the topic."""
-    from bot.engine import Reply
 
     def topic(key: str, **params) -> list[Reply]:
         return [Reply(key, turn.engine.staff_text(key, **params))]

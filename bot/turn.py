@@ -14,6 +14,7 @@ from bot import handoff
 from bot.commands import COMMANDS, CONFIRMED
 from bot.effects import EFFECTS, toggle_checklist
 from bot.markup import to_plain
+from bot.messages import Inbound, Option, Outcome, Reply
 from bot.state import DONE, HOME, RESUME, new_state, parse_command
 from bot.texts import LOCALES
 from dialogs.forms import (
@@ -48,7 +49,7 @@ from dialogs.steps import (
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from bot.engine import Engine, Inbound, Outcome
+    from bot.engine import Engine
     from bot.store import Transaction
 
 
@@ -98,14 +99,10 @@ class Turn:
         return self.engine.texts.render(self.lang, key, **params)
 
     def say(self, key: str, *, options: tuple = (), edit: bool = False, **params: Any) -> None:
-        from bot.engine import Reply
-
         self.replies.append(Reply(key, self.render(key, **params), tuple(options), edit))
 
     def say_buttons(self, key: str, buttons: tuple[Button, ...], *, edit=False, **params: Any) -> None:
         """A message with buttons chosen by a hook (a checklist) rather than by a step."""
-        from bot.engine import Option
-
         options = tuple(Option(b.token, self.button_label(b)) for b in buttons)
         self.say(key, options=options, edit=edit, **params)
 
@@ -124,8 +121,6 @@ class Turn:
         self.notice = to_plain(self.render(key, **params))
 
     def outcome(self) -> Outcome:
-        from bot.engine import Outcome
-
         return Outcome(tuple(self.replies), self.notice)
 
     def label(self, group: str, code: str) -> str:
@@ -384,8 +379,6 @@ class Turn:
         return codes
 
     def buttons(self, step: Choose | MultiChoose | Menu) -> tuple:
-        from bot.engine import Option
-
         prefix = f"{self.dialog.name}.{step.id}."
         codes = self.options(step)
         if isinstance(step, MultiChoose):

@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot.engine import Engine, Inbound, Outcome, Reply
+from bot.engine import Engine
 from bot.markup import to_plain
+from bot.messages import Inbound, Outcome, Reply
 from bot.outbox import OutboxWorker
 
 

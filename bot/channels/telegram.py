@@ -37,7 +37,8 @@ from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.telegram_outbox import TelegramDelivery
-from bot.engine import Engine, Inbound, Reply, StaffInbound
+from bot.engine import Engine
+from bot.messages import Inbound, Reply, StaffInbound
 from bot.settings import ConfigError
 
 log = logging.getLogger(__name__)

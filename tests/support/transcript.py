@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.app import App, open_app
-from bot.engine import Inbound, Outcome, Reply
 from bot.markup import to_plain
+from bot.messages import Inbound, Outcome, Reply
 from rates.coverage import JST
 
 # Sunday 22 November 2026, 10:00 JST: "today" in every transcript unless a test moves it.
