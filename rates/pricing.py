@@ -166,9 +166,8 @@ def _referral(product: str, referral) -> Referral:
     return Referral(product, referral.reason, referral.contact.reachable_at, referral.contact.id)
 
 
-def _banded_offer(table: BandedTable, plan_id: str, premium: int, request: QuoteRequest) -> Offer:
-    plan = next(p for p in table.plans if p.id == plan_id)
-    period = coverage_period(table.coverage_rule, request.applied_on)
+def _offer(table: BandedTable | ReferenceTable, plan, premium: int, **specific) -> Offer:
+    """What every offer states the same way: the plan's limits, the premium and where it came from."""
     monthly = table.premium_basis == "monthly"
     return Offer(
         product=table.product,
@@ -178,6 +177,22 @@ def _banded_offer(table: BandedTable, plan_id: str, premium: int, request: Quote
         liability_limit_yen=plan.liability_limit_yen,
         lawsuit_inner_limit_yen=plan.lawsuit_inner_limit_yen,
         expense_limit_yen=plan.expense_limit_yen,
+        revenue_basis=table.revenue_basis,
+        exclusions=table.exclusions,
+        source=table.source,
+        effective_date=table.effective_date,
+        **specific,
+    )
+
+
+def _banded_offer(table: BandedTable, plan_id: str, premium: int, request: QuoteRequest) -> Offer:
+    plan = next(p for p in table.plans if p.id == plan_id)
+    period = coverage_period(table.coverage_rule, request.applied_on)
+    monthly = table.premium_basis == "monthly"
+    return _offer(
+        table,
+        plan,
+        premium,
         deductible_yen=table.deductible_yen,
         coverage_start=period.start if period else None,
         coverage_end=period.end if period else None,
@@ -185,23 +200,15 @@ def _banded_offer(table: BandedTable, plan_id: str, premium: int, request: Quote
         first_period_total_yen=premium * period.months if period and monthly else None,
         indicative=False,
         reference_revenue_yen=None,
-        revenue_basis=table.revenue_basis,
-        exclusions=table.exclusions,
-        source=table.source,
-        effective_date=table.effective_date,
     )
 
 
 def _reference_offer(table: ReferenceTable, premium: int) -> Offer:
-    monthly = table.premium_basis == "monthly"
-    return Offer(
-        product=table.product,
-        plan=table.plan.id,
-        monthly_premium_yen=premium if monthly else None,
-        annual_premium_yen=None if monthly else premium,
-        liability_limit_yen=table.plan.liability_limit_yen,
-        lawsuit_inner_limit_yen=table.plan.lawsuit_inner_limit_yen,
-        expense_limit_yen=table.plan.expense_limit_yen,
+    """The published figure at the reference revenue: indicative, no dates, no deductible stated."""
+    return _offer(
+        table,
+        table.plan,
+        premium,
         deductible_yen=None,
         coverage_start=None,
         coverage_end=None,
@@ -209,8 +216,4 @@ def _reference_offer(table: ReferenceTable, premium: int) -> Offer:
         first_period_total_yen=None,
         indicative=True,
         reference_revenue_yen=table.reference_revenue_yen,
-        revenue_basis=table.revenue_basis,
-        exclusions=table.exclusions,
-        source=table.source,
-        effective_date=table.effective_date,
     )
