@@ -98,11 +98,9 @@ class Engine:
 
     async def _remember(self, tx, turn: Turn) -> None:
         """The last messages, for the header of a ticket if the user later asks for a person."""
-        conversation = turn.inbound.conversation
-        if turn.inbound.kind == "text":
-            await tx.note_transcript(conversation, "user", turn.inbound.text, turn.now)
-        for reply in turn.replies:
-            await tx.note_transcript(conversation, "bot", to_plain(reply.text)[:200], turn.now)
+        lines = [("user", turn.inbound.text)] if turn.inbound.kind == "text" else []
+        lines += [("bot", to_plain(reply.text)[:200]) for reply in turn.replies]
+        await tx.note_transcript(turn.inbound.conversation, lines, turn.now)
 
     async def defer(self, conversation: str, replies: tuple[Reply, ...]) -> None:
         """Replies the platform would not take right now: send them through the outbox instead."""

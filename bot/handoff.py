@@ -152,7 +152,7 @@ async def on_staff_message(turn: Turn, kind: str, text: str, ref: str | None) ->
         payload = {"copy": {"from_chat_id": int(chat_id), "message_id": int(message_id)}}
     else:
         payload = {"plain": text}
-        await turn.tx.note_transcript(turn.inbound.conversation, "staff", text, turn.now)
+        await turn.tx.note_transcript(turn.inbound.conversation, [("staff", text)], turn.now)
     await turn.enqueue(turn.inbound.conversation, payload)
     return []
 

@@ -374,11 +374,14 @@ class Transaction:
             (conversation, thread_id, name, utc_text(now)),
         )
 
-    async def note_transcript(self, conversation: str, speaker: str, text: str, now: datetime) -> None:
-        """Keep the last TRANSCRIPT_KEEP messages of a conversation, shortened."""
-        await self._db.execute(
+    async def note_transcript(self, conversation: str, lines: list[tuple[str, str]], now: datetime) -> None:
+        """Add (speaker, text) lines, shortened, and keep the last TRANSCRIPT_KEEP of the conversation."""
+        if not lines:
+            return
+        stamp = utc_text(now)
+        await self._db.executemany(
             "INSERT INTO transcript (conversation, at, speaker, text) VALUES (?, ?, ?, ?)",
-            (conversation, utc_text(now), speaker, text[:TRANSCRIPT_CHARS]),
+            [(conversation, stamp, speaker, text[:TRANSCRIPT_CHARS]) for speaker, text in lines],
         )
         await self._db.execute(
             "DELETE FROM transcript WHERE conversation = ? AND id NOT IN"
