@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.markup import to_plain
-from bot.messages import Document, Reply
+from bot.messages import Document, Reply, reply_payload
 from dialogs.incident import checklist_buttons
 
 if TYPE_CHECKING:
@@ -66,8 +66,8 @@ async def schedule_reminders(turn: Turn, ref: str, items: list[dict]) -> dict[st
             if at <= turn.now:
                 continue
             html = turn.render("incident/reminder", ref=ref, item=item)
-            buttons = [[b.token, turn.button_label(b)] for b in checklist_buttons(ref, [item])]
-            payload = {"text": html, "buttons": buttons}
+            options = turn.button_options(checklist_buttons(ref, [item]))
+            payload = reply_payload(Reply("incident/reminder", html, options))
             await turn.enqueue(
                 turn.inbound.conversation, payload, not_before=at, tag=reminder_tag(ref, item["id"])
             )

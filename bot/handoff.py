@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.effects import STAFF
-from bot.messages import Option, Reply
+from bot.messages import Option, Reply, reply_payload
 from dialogs.handoff import availability, no_answer_at
 from dialogs.office_hours import OfficeHours
 
@@ -70,17 +70,11 @@ async def open_ticket(turn: Turn) -> None:
     if created:
         await to_topic(turn, {"text": await header(turn), "reopen_topic": True})
         at = no_answer_at(settings.hours, now, settings.answer_wait)
-        message = {
-            "text": turn.render("handoff/no_answer", has_incident=incident),
-            "buttons": _back(turn),
-        }
+        text = turn.render("handoff/no_answer", has_incident=incident)
+        message = reply_payload(Reply("handoff/no_answer", text, back_button(turn)))
         await turn.enqueue(turn.inbound.conversation, message, not_before=at, tag=no_answer_tag(ticket_id))
     else:
         await to_topic(turn, {"text": engine.staff_text("staff/asked_again")})
-
-
-def _back(turn: Turn) -> list:
-    return [[BACK, turn.label("menu", "back_to_bot")]]
 
 
 async def _open_incident(turn: Turn) -> dict | None:

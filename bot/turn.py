@@ -103,11 +103,13 @@ class Turn:
 
     def say_buttons(self, key: str, buttons: tuple[Button, ...], *, edit=False, **params: Any) -> None:
         """A message with buttons chosen by a hook (a checklist) rather than by a step."""
-        options = tuple(Option(b.token, self.button_label(b)) for b in buttons)
-        self.say(key, options=options, edit=edit, **params)
+        self.say(key, options=self.button_options(buttons), edit=edit, **params)
 
-    def button_label(self, button: Button) -> str:
-        return ("✅ " if button.ticked else "") + self.label(button.labels, button.code)
+    def button_options(self, buttons: tuple[Button, ...]) -> tuple[Option, ...]:
+        """Hook buttons as the channel sees them: token and label, ✅ when ticked."""
+        return tuple(
+            Option(b.token, ("✅ " if b.ticked else "") + self.label(b.labels, b.code)) for b in buttons
+        )
 
     async def enqueue(self, destination: str, payload: dict, **options: Any) -> None:
         await self.tx.enqueue(destination, payload, self.now, **options)
