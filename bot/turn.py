@@ -385,10 +385,8 @@ class Turn:
         codes = self.options(step)
         if isinstance(step, MultiChoose):
             ticked = self.form()["pending"].get(step.id, [])
-            buttons = [
-                Option(prefix + c, ("✅ " if c in ticked else "") + self.label(step.labels, c)) for c in codes
-            ]
-            return (*buttons, Option(prefix + DONE, self.label("menu", DONE)))
+            boxes = self.button_options(tuple(Button(prefix + c, step.labels, c, c in ticked) for c in codes))
+            return (*boxes, Option(prefix + DONE, self.label("menu", DONE)))
         return tuple(Option(prefix + c, self._button_label(step, c)) for c in codes)
 
     def _button_label(self, step: Choose | Menu, code: str) -> str:
