@@ -199,8 +199,8 @@ class Turn:
     # -- answers -----------------------------------------------------------------------------------
 
     def _option_labels(self, step: Choose | MultiChoose | Menu, codes: tuple[str, ...]) -> dict:
-        group = step.labels
-        labels = {code: self._all_labels(group, code) for code in codes}
+        """Every label each option's button can show, in every language: typed, it counts."""
+        labels = {code: [self._button_label(step, code, loc) for loc in LOCALES] for code in codes}
         if isinstance(step, MultiChoose):
             labels[DONE] = self._all_labels("menu", DONE)
         return labels
@@ -389,10 +389,12 @@ class Turn:
             return (*boxes, Option(prefix + DONE, self.label("menu", DONE)))
         return tuple(Option(prefix + c, self._button_label(step, c)) for c in codes)
 
-    def _button_label(self, step: Choose | Menu, code: str) -> str:
-        if code == RESUME:
-            return self.label("menu", f"resume_{self.state['suspended'][-1]}")
-        return self.label(step.labels, code)
+    def _button_label(self, step: Choose | MultiChoose | Menu, code: str, locale: str | None = None) -> str:
+        """The one place an option's label is chosen, for its button and for matching typed text."""
+        group, name = step.labels, code
+        if code == RESUME:  # "back to my quote": named after the dialog it returns to
+            group, name = "menu", f"resume_{self.state['suspended'][-1]}"
+        return self.engine.texts.label(locale or self.lang, group, name)
 
     def prompt(self, *, edit: bool = False) -> None:
         """Ask the current step's question (again), with its buttons."""
