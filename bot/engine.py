@@ -21,7 +21,7 @@ from bot.handoff import StaffSettings, on_staff_message
 from bot.markup import to_plain
 from bot.messages import Inbound, Outcome, Reply, StaffInbound, reply_payload
 from bot.store import Store
-from bot.texts import Texts
+from bot.texts import LOCALES, Texts
 from bot.turn import Turn
 from dialogs.steps import Dialog
 
@@ -73,8 +73,19 @@ class Engine:
             except Exception:
                 # Rolled back, event not marked: a redelivery may try again. The user hears of it.
                 log.exception("turn failed in %s", inbound.conversation)
-                lang = "en" if (inbound.locale_hint or "").startswith("en") else "ja"
+                lang = await self._language(inbound)
                 return Outcome((Reply("common/error", self.texts.render(lang, "common/error")),))
+
+    async def _language(self, inbound: Inbound) -> str:
+        """The conversation's language (an English user's error is in English), else the hint's."""
+        try:
+            async with self.store.transaction() as tx:
+                row = await tx.load_conversation(inbound.conversation)
+            if row is not None and row.state.get("lang") in LOCALES:
+                return row.state["lang"]
+        except Exception:  # the store itself failed: fall back to what the platform said
+            log.warning("no language for %s", inbound.conversation)
+        return "en" if (inbound.locale_hint or "").startswith("en") else "ja"
 
     async def _turn(self, tx, inbound: Inbound, now: datetime) -> Outcome:
         turn = await self._run_turn(tx, inbound, now, Turn.run)
