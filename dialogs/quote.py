@@ -69,7 +69,12 @@ NEXT_ACTIONS = {
 QUOTE = Dialog(
     "quote",
     steps=(
-        Ask("revenue", parse=parse_revenue, slot="revenue_yen"),
+        Ask(
+            "revenue",
+            parse=parse_revenue,
+            slot="revenue_yen",
+            examples=("3億", "売上は3億円", "50万", "2兆円", "1億2,345万円"),
+        ),
         Choose("industry", options=INDUSTRIES, labels="industry", slot="industry"),
         MultiChoose("channels", options=CHANNELS, labels="channel", slot="channels"),
         Compute("result", run=price, slot="result"),

@@ -124,6 +124,8 @@ class Ask:
     id: str
     parse: Parse
     slot: str
+    # Answers people give here, read by the walk test (tests/test_walk.py) to go past the step.
+    examples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ class Choose:
     labels: str  # the labels.toml group that names the options
     slot: str
     parse: Parse | None = None
+    examples: tuple[str, ...] = ()  # typed answers `parse` takes (a date), for the walk test
 
 
 @dataclass(frozen=True)
