@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 
-from dialogs.steps import Compute, Dialog, Menu, Step
+from dialogs.steps import Compute, Dialog, Menu, Step, is_asked
 
 _LIST_SEPARATORS = re.compile(r"[,、，/／;；・]+")
 
@@ -14,14 +14,14 @@ _LIST_SEPARATORS = re.compile(r"[,、，/／;；・]+")
 def current_step(dialog: Dialog, slots: Mapping) -> Step:
     """The first step whose slot is still empty; a Menu always stops the walk."""
     for step in dialog.steps:
-        if isinstance(step, Menu) or step.slot not in slots:
+        if isinstance(step, Menu) or (step.slot not in slots and is_asked(step, slots)):
             return step
     raise ValueError(f"dialog {dialog.name} has no resting step")  # every dialog ends in a Menu
 
 
 def is_finished(dialog: Dialog, slots: Mapping) -> bool:
     """True once every question is answered (the dialog rests on its last menu)."""
-    return all(isinstance(s, Menu) or s.slot in slots for s in dialog.steps)
+    return all(isinstance(s, Menu) or s.slot in slots or not is_asked(s, slots) for s in dialog.steps)
 
 
 def is_started(dialog: Dialog, slots: Mapping) -> bool:
@@ -39,8 +39,8 @@ def without(dialog: Dialog, slots: Mapping, names: Iterable[str]) -> dict:
         if step.slot in names:
             clearing = True
             remaining.pop(step.slot, None)
-        elif clearing and isinstance(step, Compute):
-            remaining.pop(step.slot, None)
+        elif clearing and (isinstance(step, Compute) or getattr(step, "ask_if", None) is not None):
+            remaining.pop(step.slot, None)  # a conditional answer depends on the earlier ones
     return remaining
 
 

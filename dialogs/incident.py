@@ -2,7 +2,9 @@
 
 ```mermaid
 flowchart LR
-  opened["opened: 24h numbers, record, staff alerted"] --> kind --> discovered --> data
+  opened["opened: 24h numbers, record, staff alerted"] --> kind --> discovered
+  discovered -->|"a yearless date read as last year's"| discovered_year --> data
+  discovered --> data
   data --> people --> encrypted --> contractor --> insurance
   insurance --> assessed["assessed: PPC duty, dates, steps, checklist, document"] --> next
 ```
@@ -17,12 +19,14 @@ from datetime import date, datetime, time, timedelta
 
 from dialogs.incident_dates import checklist, deadlines, reminder_times
 from dialogs.incident_rules import (
+    CONTRACTOR,
     DATA,
     INSURANCE,
     KINDS,
     PEOPLE,
     TRISTATE,
     IncidentFacts,
+    filing_steps,
     mynumber_determination,
     ppc_determination,
     report_items,
@@ -44,7 +48,7 @@ from dialogs.steps import (
     Say,
     Slots,
 )
-from dialogs.when import read_when
+from dialogs.when import read
 from dialogs.words import TRIGGER_WORDS
 
 # Words that open this dialog from anywhere, at any step: dialogs/words.toml.
@@ -53,13 +57,30 @@ KEYWORDS = TRIGGER_WORDS["incident"]
 UNKNOWN = "unknown"
 KIND_OPTIONS = (*KINDS, UNKNOWN)
 WHEN_OPTIONS = ("now", "earlier_today", "yesterday", UNKNOWN)
+YEAR_OPTIONS = ("yes",)
 
 
-def parse_discovered(text: str, context: Context) -> str:
-    """A typed date or time (see dialogs/when.py) as ISO 8601 in JST; a date alone
-    ("11/20") is kept as a date, so nobody reads a time of day the user never gave."""
-    moment, has_time = read_when(text, context.now)
-    return moment.isoformat() if has_time else moment.date().isoformat()
+def parse_discovered(text: str, context: Context) -> dict:
+    """A typed date or time (see dialogs/when.py): ISO 8601 in JST under "at" (a date alone,
+    "11/20", stays a date, so nobody reads a time of day the user never gave), what was typed
+    (echoed back with the full date), and whether the year was guessed (then confirmed)."""
+    when = read(text, context.now)
+    at = when.moment.isoformat() if when.has_time else when.moment.date().isoformat()
+    return {"at": at, "typed": text.strip()[:40], "year_guessed": when.year_guessed}
+
+
+def parse_discovered_again(text: str, context: Context) -> dict:
+    """The date typed again after a guessed year: it must not need guessing a second time."""
+    value = parse_discovered(text, context)
+    if value["year_guessed"]:
+        raise Invalid("need_year", typed=value["typed"])
+    return value
+
+
+def year_was_guessed(answers: Slots) -> bool:
+    """Ask to confirm a typed yearless date that was read as last year's ("12/25" on 2 December)."""
+    value = answers.get("discovered_at")
+    return isinstance(value, dict) and bool(value.get("year_guessed"))
 
 
 def open_record(answers: Slots, context: Context) -> Computed:
@@ -83,6 +104,11 @@ def discovered_at(answers: Slots) -> tuple[datetime, bool, bool]:
     is known (a "yesterday" tap or a typed date alone give the day, not the hour)."""
     opened = datetime.fromisoformat(answers["opened"]["opened_at"])
     value = answers["discovered_at"]
+    again = answers.get("discovered_year")
+    if isinstance(again, dict):  # typed again after the guessed year was shown
+        value = again
+    if isinstance(value, dict):  # typed: {"at": ISO date or date-time, "typed", "year_guessed"}
+        value = value["at"]
     if value == "yesterday":
         return opened - timedelta(days=1), False, False
     if value == "earlier_today":
@@ -137,11 +163,13 @@ def assess(answers: Slots, context: Context) -> Computed:
     det = ppc_determination(facts)
     mynumber = mynumber_determination(facts)
     dates = deadlines(facts, det, today=context.now.date())
+    filing = filing_steps(det, mynumber)
     items = [
         {
             "id": item.id,
             "due": _iso(item.due),
             "hedged": item.hedged,
+            "overdue": item.overdue,
             "done": False,
             "remind_at": [_iso(t) for t in reminder_times(item, now=context.now)],
         }
@@ -157,6 +185,7 @@ def assess(answers: Slots, context: Context) -> Computed:
         "time_assumed": time_assumed,
         "time_known": time_known,
         "ppc": asdict(det),
+        "filing": list(filing),
         "mynumber": asdict(mynumber) if mynumber else None,
         "dates": {
             k: _iso(v) if not isinstance(v, tuple | str | bool) else v for k, v in asdict(dates).items()
@@ -213,11 +242,21 @@ INCIDENT = Dialog(
             labels="incident_discovered",
             slot="discovered_at",
             parse=parse_discovered,
+            examples=("11/20 14:30", "40日前", "12/25"),
+        ),
+        Choose(
+            "discovered_year",
+            options=YEAR_OPTIONS,
+            labels="incident_year",
+            slot="discovered_year",
+            parse=parse_discovered_again,
+            examples=("2025/12/25", "12/26"),
+            ask_if=year_was_guessed,
         ),
         MultiChoose("data", options=DATA, labels="incident_data", slot="data"),
         Choose("people", options=PEOPLE, labels="incident_people", slot="people"),
         Choose("encrypted", options=TRISTATE, labels="incident_yes_no", slot="encrypted"),
-        Choose("contractor", options=TRISTATE, labels="incident_yes_no", slot="contractor"),
+        Choose("contractor", options=CONTRACTOR, labels="incident_contractor", slot="contractor"),
         Choose("insurance", options=INSURANCE, labels="incident_insurance", slot="insurance"),
         Compute("assessed", run=assess, slot="assessed"),
         Menu("next", options=tuple(NEXT_ACTIONS), actions=NEXT_ACTIONS),

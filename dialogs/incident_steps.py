@@ -7,7 +7,7 @@ Hedging follows `dialogs.incident_rules`: a code ending in ``_hedged`` must be h
 
 from __future__ import annotations
 
-from dialogs.incident_rules import IncidentFacts
+from dialogs.incident_rules import IncidentFacts, is_card_case
 
 # Common first steps for every kind, most urgent first.
 FIRST_AID = (
@@ -84,23 +84,41 @@ _CONTRACTOR_STEPS = (
     "contractor_merchant_usually_reports",
     "contractor_report_in_writing",
 )
+# [LAW 規則9条, 法26条1項但書・2項]: a contractor that tells its client (委託元) promptly, with the
+# report items, is released from the Commission report and from notifying the people affected;
+# the client usually reports.
+_WE_ARE_CONTRACTOR_STEPS = (
+    "we_are_contractor_tell_client_promptly",
+    "we_are_contractor_client_usually_reports",
+)
+# Card cases: card-specific steps when an attack took card numbers, not only for "card leak".
+_CARD_STEPS = (
+    "card_tell_psp_acquirer_now",
+    "card_stop_card_handling",
+    "card_maintenance_page_from_other_server",
+    "card_keep_files_and_server_running",
+    "card_pfi_investigation",
+)
 
 TYPE_STEP_CODES = tuple(
     dict.fromkeys(
         [
             *(code for steps in _KIND_STEPS.values() for code in steps),
             "card_rakuten_check_rms_terms_hedged",
+            "card_provider_may_report_hedged",
             "contractor_check_involvement",
             *_CONTRACTOR_STEPS,
+            *_WE_ARE_CONTRACTOR_STEPS,
         ]
     )
 )
 
 INSURER_CODES = (
     "insurer_notify_now_in_writing",
+    "late_notice_may_reduce_payout_hedged",
     "ms_accident_desk_24h",
     "rakuten_agent_desk",
-    "sompo_incident_desk_24h",
+    "sompo_incident_desk_24h_hedged",
     "sompo_support_service_japan_only",
     "insurer_desk_check_policy",
     "insurance_find_policy",
@@ -110,7 +128,7 @@ INSURER_CODES = (
     "expense_window_180_days_hedged",
     "expense_window_check_policy_hedged",
     "keep_receipts_for_every_cost",
-    "consulting_costs_prior_approval",
+    "consulting_costs_prior_approval_hedged",
     "litigation_costs_prior_approval",
     "prior_approval_check_policy_hedged",
     "mimaikin_up_to_1000_yen_per_person",
@@ -131,15 +149,23 @@ def first_aid_steps() -> tuple[str, ...]:
 def type_steps(facts: IncidentFacts) -> tuple[str, ...]:
     """Return the steps specific to the kind of incident, then contractor steps."""
     steps = list(_KIND_STEPS[facts.kind])
-    if facts.kind == "card_leak" and facts.insurance == "rakuten_group":
+    card = is_card_case(facts)
+    if card and facts.kind != "card_leak":  # a hack that took card numbers is a card leak
+        steps[:0] = _CARD_STEPS
+    if card and facts.insurance == "rakuten_group":
         # Only Rakuten shops can hold this scheme [SEED:000]; since 2005 Rakuten processes
         # card numbers itself, current RMS flows and duties are [UNVERIFIED] (§5).
         steps.append("card_rakuten_check_rms_terms_hedged")
     if facts.contractor == "unknown":
         steps.append("contractor_check_involvement")
-    if facts.contractor != "no":
+    if facts.contractor in ("yes", "unknown"):
         steps.extend(_CONTRACTOR_STEPS)
-    return tuple(steps)
+        if card:
+            # [PUB audit 2026-12; UNVERIFIED per case] 非保持化: the provider may be the reporter.
+            steps.append("card_provider_may_report_hedged")
+    if facts.contractor == "we_are_contractor":
+        steps.extend(_WE_ARE_CONTRACTOR_STEPS)
+    return tuple(dict.fromkeys(steps))
 
 
 def insurer_requirements(facts: IncidentFacts) -> tuple[str, ...]:
@@ -150,6 +176,8 @@ def insurer_requirements(facts: IncidentFacts) -> tuple[str, ...]:
     # [PUB policy wording 第26条] notice 遅滞なく, in writing; circumstances count too.
     codes = [] if facts.insurance != "unknown" else ["insurance_find_policy"]
     codes.append("insurer_notify_now_in_writing")
+    # [PUB policy wording copy 第26条, not a seed] → "may, check your policy".
+    codes.append("late_notice_may_reduce_payout_hedged")
     if facts.insurance == "rakuten_group":
         codes += [
             "ms_accident_desk_24h",  # [SEED:000] 0120-258-189, 24h
@@ -158,13 +186,16 @@ def insurer_requirements(facts: IncidentFacts) -> tuple[str, ...]:
             "keep_copy_of_every_filing_hedged",  # [UNVERIFIED] PPC web form = 文書?
             "expense_window_180_days_hedged",  # [SEED:000]; day-count [UNVERIFIED]
             "keep_receipts_for_every_cost",  # [PUB MS claim documents]
-            "consulting_costs_prior_approval",  # [PUB MS wording: あらかじめ承認]
+            "consulting_costs_prior_approval_hedged",  # [PUB MS wording, not seed 000]
             "mimaikin_up_to_1000_yen_per_person",  # [SEED:000]
             "mimaikin_ask_insurer_first",  # [PUB Tokio Marine: 書面による同意]
         ]
     elif facts.insurance == "sompo":
         codes += [
-            "sompo_incident_desk_24h",  # [PUB jnx; SEED:001] 0120-318-258, 契約者専用
+            # [SEED:001] LAC's desk first; the SOMPO desk number is only on a third-party page
+            # [PUB jnx; domain.md §6 2026-12]: hedged, after the seed numbers, never alone.
+            "lac_emergency_desk_24h",
+            "sompo_incident_desk_24h_hedged",
             "sompo_support_service_japan_only",  # [SEED:002] payable incidents, in Japan
             "expense_window_check_policy_hedged",
             "keep_receipts_for_every_cost",  # [PUB]

@@ -133,6 +133,8 @@ class Choose:
     """One choice from buttons (typed label or number counts too).
 
     With `parse`, typed text that matches no button is parsed instead (a typed date).
+    With `ask_if`, the question is asked only when `ask_if(slots)` is true (a confirmation
+    that only some answers need); otherwise the walk passes it by, unanswered.
     """
 
     id: str
@@ -141,6 +143,7 @@ class Choose:
     slot: str
     parse: Parse | None = None
     examples: tuple[str, ...] = ()  # typed answers `parse` takes (a date), for the walk test
+    ask_if: Callable[[Slots], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,12 @@ class Dialog:
             if step.id == step_id:
                 return step
         raise KeyError(f"dialog {self.name} has no step {step_id!r}")
+
+
+def is_asked(step: Step, slots: Slots) -> bool:
+    """False for a conditional question whose condition does not hold (it is passed by)."""
+    condition = getattr(step, "ask_if", None)
+    return condition is None or bool(condition(slots))
 
 
 def options_of(step: Choose | MultiChoose | Menu, slots: Slots) -> tuple[str, ...]:

@@ -3,12 +3,17 @@
 Accepts dates and times in Japanese and English: "11/20 14:30", "2026-11-20", "11月20日 14時",
 "午後2時", "昨日の夜9時", "今朝", "3時間前", "2 days ago", "yesterday 9pm". Times in the future
 and dates more than three years back are refused; anything else unread is refused too.
+
+A date typed without a year is this year's, unless that is still to come: then it is last
+year's, and `When.year_guessed` says so, so that the caller confirms it with the full date
+("12/25" typed on 2 December 2026 is 25 December 2025 only once the user says so).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from dialogs.steps import Invalid
@@ -31,6 +36,16 @@ _AM_WORDS = ("午前", "朝", "am")
 _FILLER = re.compile(r"(?:\s|、|,|。|\.|の|頃|ごろ|くらい|ぐらい|前後|に|\bat\b|\baround\b|\bon\b)+")
 
 
+@dataclass(frozen=True)
+class When:
+    """What a typed answer means: the moment, whether it names a time of day ("11/20" does
+    not), and whether the year was guessed (a yearless date that this year is still to come)."""
+
+    moment: datetime
+    has_time: bool
+    year_guessed: bool = False
+
+
 def parse_when(text: str, now: datetime) -> datetime:
     """The moment meant by `text` (aware, in now's time zone), or raise Invalid."""
     return read_when(text, now)[0]
@@ -38,6 +53,12 @@ def parse_when(text: str, now: datetime) -> datetime:
 
 def read_when(text: str, now: datetime) -> tuple[datetime, bool]:
     """The moment meant by `text`, and whether it names a time of day ("11/20" does not)."""
+    when = read(text, now)
+    return when.moment, when.has_time
+
+
+def read(text: str, now: datetime) -> When:
+    """The moment meant by `text`, whether it names a time of day, whether the year was guessed."""
     folded = unicodedata.normalize("NFKC", text).strip().lower()
     if not folded:
         raise Invalid("empty")
@@ -50,11 +71,11 @@ def read_when(text: str, now: datetime) -> tuple[datetime, bool]:
         rest = rest.replace(ago.group(0), " ")
         _nothing_left(rest, text)
         try:
-            return _check(now - _span(amount, unit), now), not unit.startswith(("日", "d"))
+            return When(_check(now - _span(amount, unit), now), not unit.startswith(("日", "d")))
         except OverflowError:  # "1000000日前": before year 1, so certainly too old
             raise Invalid("too_old") from None
 
-    day, rest = _read_day(rest, now)
+    day, guessed, rest = _read_day(rest, now)
     moment, rest = _read_time(rest)
     _nothing_left(rest, text)
     if day is None and moment is None:
@@ -65,7 +86,7 @@ def read_when(text: str, now: datetime) -> tuple[datetime, bool]:
         result = now if day == now.date() else datetime.combine(day, time(0, 0), now.tzinfo)
     else:
         result = datetime.combine(day, moment, now.tzinfo)
-    return _check(result, now), moment is not None
+    return When(_check(result, now), moment is not None, guessed)
 
 
 def _span(amount: int, unit: str) -> timedelta:
@@ -76,22 +97,23 @@ def _span(amount: int, unit: str) -> timedelta:
     return timedelta(days=amount)
 
 
-def _read_day(rest: str, now: datetime) -> tuple[date | None, str]:
+def _read_day(rest: str, now: datetime) -> tuple[date | None, bool, str]:
     for word, back in sorted(_DAY_WORDS.items(), key=lambda kv: -len(kv[0])):
         if word in rest:
-            return now.date() - timedelta(days=back), rest.replace(word, " ", 1)
+            return now.date() - timedelta(days=back), False, rest.replace(word, " ", 1)
     full = _YMD.search(rest)
     if full:
         day = _date(int(full.group(1)), int(full.group(2)), int(full.group(3)))
-        return day, rest.replace(full.group(0), " ", 1)
+        return day, False, rest.replace(full.group(0), " ", 1)
     short = _MD.search(rest)
     if short:
         month, dom = int(short.group(1)), int(short.group(2))
         day = _date(now.year, month, dom)
-        if day > now.date():  # "12/30" typed in January means last December
+        guessed = day > now.date()
+        if guessed:  # "12/30" typed in January means last December — confirmed by the caller
             day = _date(now.year - 1, month, dom)
-        return day, rest.replace(short.group(0), " ", 1)
-    return None, rest
+        return day, guessed, rest.replace(short.group(0), " ", 1)
+    return None, False, rest
 
 
 def _read_time(rest: str) -> tuple[time | None, str]:

@@ -16,7 +16,10 @@ from bot.texts import LOCALES, Texts
 from dialogs.incident_dates import CHECKLIST_IDS, DEADLINE_CODES, checklist, deadlines
 from dialogs.incident_rules import (
     CASES,
+    CONDITIONS,
+    CONTRACTOR,
     DATA,
+    FILING,
     INSURANCE,
     KINDS,
     MN_ADVICE,
@@ -44,7 +47,11 @@ GROUPS = {
     "incident_data": DATA,
     "incident_people": PEOPLE,
     "incident_yes_no": TRISTATE,
+    "incident_contractor": CONTRACTOR,
+    "incident_year": ("yes",),
     "incident_insurance": INSURANCE,
+    "condition": CONDITIONS,
+    "filing": FILING,
     "ppc_status": STATUSES,
     "mn_status": STATUSES,
     "ppc_case": CASES,
@@ -65,6 +72,8 @@ BUTTON_GROUPS = (
     "incident_data",
     "incident_people",
     "incident_yes_no",
+    "incident_contractor",
+    "incident_year",
     "incident_insurance",
 )
 # Where the words for each ReportItem.known field's values live.
@@ -120,7 +129,7 @@ def sample_facts() -> tuple[IncidentFacts, ...]:
             insurance=insurance,
         )
         for kind, data, people, encrypted, contractor, insurance in itertools.product(
-            KINDS, data_sets, PEOPLE, TRISTATE, TRISTATE, INSURANCE
+            KINDS, data_sets, PEOPLE, TRISTATE, CONTRACTOR, INSURANCE
         )
     )
 

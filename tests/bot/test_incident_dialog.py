@@ -82,16 +82,24 @@ def prelim(lang: str, start: str, end: str) -> str:
 
 
 def final(lang: str, due: str, improper: str | None = None) -> str:
-    """The final-report line; `improper` is the 60-day date shown beside the 30-day one."""
-    ja = f"委員会への確報: {day('ja', due)}まで"
-    en = f"Final report to the Commission: by {day('en', due)}"
+    """The final-report line: one legal date, or — only while it is unknown whether 規則7条3号
+    applies — the 30-day date and the 60-day date `improper`, each saying when it applies."""
     if improper:
-        ja += f"（不正目的の場合は{day('ja', improper)}まで"
-        en += f" ({day('en', improper)} if it was done with improper purpose"
+        ja = (
+            f"委員会への確報: 不正な目的による行為でなければ{day('ja', due)}まで（30日以内）、"
+            f"不正な目的による行為なら{day('ja', improper)}まで（60日以内）"
+        )
+        en = (
+            f"Final report to the Commission: by {day('en', due)} (30 days) if it was not done with "
+            f"an improper purpose; by {day('en', improper)} (60 days) if it was"
+        )
+    else:
+        ja = f"委員会への確報: {day('ja', due)}まで（法令上の期限）"
+        en = f"Final report to the Commission: by {day('en', due)} (the legal deadline)"
     return pick(lang, ja, en)
 
 
-IMPROPER_ALT = ("不正目的の場合は", "if it was done with improper purpose")
+IMPROPER_ALT = ("不正な目的による行為でなければ", "if it was not done with an improper purpose")
 
 
 async def open_report(chat: Chat, lang: str = "ja", entry: str = "/incident") -> None:
@@ -238,13 +246,15 @@ async def test_incident_without_staff_first_aid_does_not_claim_an_alert(app, cha
 
 
 async def test_incident_card_leak_transcript(chat, lang):
-    """A card leak found yesterday: required, 11/23〜11/25 and 12/20 (1/19), PSP first, 180 days."""
+    """A card leak found yesterday: required, 11/23〜11/25, and day 60 = 1/19 alone (規則8条2項:
+    a case-3 事態 even with card numbers), PSP first, 180 days."""
     await report(chat, lang, kind="card_leak", when="yesterday", contractor="yes", insurance="rakuten_group")
     assessment = said(chat, "incident/assessment")
     assert pick(lang, *REQUIRED) in assessment
     assert found_out(lang, "11-21") in assessment
     assert prelim(lang, "11-23", "11-25") in assessment
-    assert final(lang, "12-20", improper="01-19") in assessment
+    assert final(lang, "01-19") in assessment
+    assert pick(lang, *IMPROPER_ALT) not in assessment
     window = pick(
         lang,
         "保険の費用補償の対象期間: 2026年11月21日〜2027年5月21日（金）",
@@ -255,7 +265,8 @@ async def test_incident_card_leak_transcript(chat, lang):
 
 
 async def test_incident_unauthorized_access_transcript(chat, lang):
-    """Unauthorized access just now, >1,000 people: required, 11/24〜11/26, 12/21 (1/20), save logs."""
+    """Unauthorized access just now, >1,000 people: required, 11/24〜11/26, day 60 = 1/20 (items 3
+    and 4 together are still a case-3 事態, 規則8条2項), save logs, SOMPO desk hedged."""
     await report(
         chat,
         lang,
@@ -269,10 +280,15 @@ async def test_incident_unauthorized_access_transcript(chat, lang):
     assert pick(lang, *REQUIRED) in assessment
     assert found_out(lang, "11-22") in assessment
     assert prelim(lang, "11-24", "11-26") in assessment
-    assert final(lang, "12-21", improper="01-20") in assessment
+    assert final(lang, "01-20") in assessment
     actions = said(chat, "incident/actions")
     assert pick(lang, "サーバ・ネットワーク機器・クラウドのログ", "Save the logs of servers") in actions
-    assert "0120-318-258" in actions
+    # domain.md §6 2026-12: the SOMPO number only after a seed number, and hedged.
+    assert actions.index("0120-362-119") < actions.index("0120-318-258")
+    assert (
+        pick(lang, "保険証券・パンフレット記載の番号もご確認ください", "check the number in your policy")
+        in actions
+    )
 
 
 async def test_incident_ransomware_transcript(chat, lang):
@@ -318,7 +334,8 @@ async def test_incident_lost_device_transcript(chat, lang):
 
 
 async def test_incident_insider_transcript(chat, lang):
-    """Staff took My Numbers of 101+ people 2 days ago: both laws require a report, 11/22〜11/24, 12/19."""
+    """Staff took My Numbers of 101+ people 2 days ago: both laws require a report, 11/22〜11/24,
+    and day 60 = 1/18 (improper purpose, 規則8条2項 and the My Number rule's 2条2号)."""
     await report(
         chat,
         lang,
@@ -335,7 +352,7 @@ async def test_incident_insider_transcript(chat, lang):
     assert my_number in assessment
     assert found_out(lang, "11-20") in assessment
     assert prelim(lang, "11-22", "11-24") in assessment
-    assert final(lang, "12-19", improper="01-18") in assessment
+    assert final(lang, "01-18") in assessment
     access = pick(lang, "アカウントやアクセス権を止めるか", "Suspend or restrict the accounts")
     assert access in said(chat, "incident/actions")
 
@@ -388,12 +405,13 @@ async def test_incident_unknown_everywhere_is_advised_with_the_reasons(app, chat
 
 
 async def test_incident_typed_discovery_time_counts_from_that_day(app, chat, lang):
-    """A typed "11/20 14:30" is the discovery moment: found out Friday 11/20, preliminary 11/22〜11/24."""
+    """A typed "11/20 14:30" is the discovery moment, echoed in full; preliminary 11/22〜11/24,
+    final day 60 = 1/18 (a card leak is a case-3 事態)."""
     await report(chat, lang, when="11/20 14:30")
     assessment = said(chat, "incident/assessment")
     assert found_out(lang, "11-20") in assessment
     assert prelim(lang, "11-22", "11-24") in assessment
-    assert final(lang, "12-19", improper="01-18") in assessment
+    assert final(lang, "01-18") in assessment
     (record,) = await saved(app)
     assert record["facts"]["discovered_at"] == "2026-11-20T14:30:00+09:00"
 
@@ -548,7 +566,7 @@ async def test_incident_record_is_saved_with_facts_and_checklist(app, chat):
         ("ppc_prelim", "2026-11-25"),
         ("notify_individuals", None),
         ("publication", None),
-        ("ppc_final", "2026-12-20"),
+        ("ppc_final", "2027-01-19"),
         ("expense_window_end", "2027-05-21"),
         ("keep_receipts", None),
     ]
@@ -770,7 +788,7 @@ async def test_incident_ticking_an_item_cancels_its_pending_reminders(app, chat,
     clock.now = at(11, 25, 9, 0)
     await worker.drain()
     assert len(sent.rows) == 1
-    clock.now = at(12, 19, 9, 0)
+    clock.now = at(1, 18, 9, 0)
     await worker.drain()
     assert [row["tag"] for row in sent.rows] == [f"remind:{REF}:ppc_prelim", f"remind:{REF}:ppc_final"]
 
@@ -818,7 +836,7 @@ async def test_incident_assessment_queues_the_staff_summary(staff_app, clock):
     await report(chat)
     _opened, summary = await staff_messages(staff_app, clock)
     assert "事故の要約" in summary and REF in summary
-    assert "速報の目安 2026年11月25日まで" in summary and "確報 2026年12月20日まで" in summary
+    assert "速報の目安 2026年11月25日まで" in summary and "確報 2027年1月19日まで" in summary
 
 
 async def test_incident_staff_messages_escape_html_in_user_names(staff_app, clock):

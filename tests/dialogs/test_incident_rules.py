@@ -234,38 +234,71 @@ def test_incident_ppc_unknown_encryption_counts_as_not_encrypted():
 
 
 ENCRYPTION_TABLE = [
-    # id, changes, status, exempt, reasons
+    # id, changes, status, exempt, reasons — domain.md §2.1 "2026-12 — the exemption's limits":
+    # the carve-out of 規則7条1号 never clears an attack (key reachable, data skimmed before it is
+    # encrypted, ransomware's 滅失・毀損); it may clear a lost device or a mis-sent file.
     (
         "attack_encrypted",
         {"kind": "unauthorized_access", "encrypted": "yes"},
-        "not_required",
-        True,
-        ("encryption_exempt_if_keys_safe_hedged", "individual_notice_recommended"),
+        "required",
+        False,
+        ("encryption_intruder_may_reach_key_hedged",),
     ),
     (
-        "sensitive_encrypted",
+        "insider_encrypted",
+        {"kind": "insider", "encrypted": "yes"},
+        "required",
+        False,
+        ("encryption_intruder_may_reach_key_hedged",),
+    ),
+    (
+        "ransomware_encrypted",
+        {"kind": "ransomware", "encrypted": "yes"},
+        "required",
+        False,
+        ("encryption_ransomware_loss_hedged",),
+    ),
+    (
+        "card_leak_encrypted",
+        {"kind": "card_leak", "data": {"card_numbers"}, "encrypted": "yes"},
+        "required",
+        False,
+        ("card_leak_treated_as_attack", "encryption_skimming_before_encryption_hedged"),
+    ),
+    (
+        "hack_with_card_numbers_encrypted",
+        {"kind": "unauthorized_access", "data": {"card_numbers"}, "encrypted": "yes"},
+        "required",
+        False,
+        ("card_numbers_taken_by_attack", "encryption_intruder_may_reach_key_hedged"),
+    ),
+    (
+        "other_kind_encrypted",
+        {"kind": "other", "encrypted": "yes"},
+        "advised",
+        False,
+        ("other_kind_purpose_unclear", "encryption_kind_unclear_hedged"),
+    ),
+    (
+        "missent_sensitive_encrypted",
         {"data": {"sensitive"}, "encrypted": "yes"},
         "not_required",
         True,
-        ("encryption_exempt_if_keys_safe_hedged", "individual_notice_recommended"),
+        ("encryption_exempt_if_conditions_hedged", "individual_notice_recommended"),
+    ),
+    (
+        "lost_device_encrypted",
+        {"kind": "lost_device", "encrypted": "yes"},
+        "not_required",
+        True,
+        ("theft_or_loss_unknown", "encryption_exempt_if_conditions_hedged", "individual_notice_recommended"),
     ),
     (
         "people_unknown_encrypted",
         {"people": "unknown", "encrypted": "yes"},
         "not_required",
         True,
-        (
-            "people_unknown",
-            "encryption_exempt_if_keys_safe_hedged",
-            "individual_notice_recommended",
-        ),
-    ),
-    (
-        "card_leak_encrypted_is_not_exempt",
-        {"kind": "card_leak", "data": {"card_numbers"}, "encrypted": "yes"},
-        "required",
-        False,
-        ("card_leak_treated_as_attack", "encryption_not_relied_on_card_leak_hedged"),
+        ("people_unknown", "encryption_exempt_if_conditions_hedged", "individual_notice_recommended"),
     ),
     (
         "nothing_to_exempt",
@@ -283,15 +316,90 @@ ENCRYPTION_TABLE = [
     ids=[row[0] for row in ENCRYPTION_TABLE],
 )
 def test_incident_ppc_encryption_exemption(changes, status, exempt, reasons):
-    """Strong encryption of all data exempts (hedged on the keys), except card skimming."""
+    """規則7条1号 (高度な暗号化) clears only a lost device or mis-sent file; never an attack."""
     det = ppc_determination(facts(**changes))
     assert (det.status, det.exempt_by_encryption, det.reasons) == (status, exempt, reasons)
 
 
+@pytest.mark.parametrize("kind", ["unauthorized_access", "ransomware", "card_leak", "insider"])
+@pytest.mark.parametrize("data", [{"names_contacts"}, {"card_numbers"}, {"sensitive"}, {"unknown"}])
+@pytest.mark.parametrize("people", ["up_to_100", "over_1000", "unknown"])
+def test_incident_ppc_attack_is_never_not_required(kind, data, people):
+    """Issue 9 / domain.md §2.1 2026-12: for an attack, ransomware, insider or card case the bot
+    never says "not required" on "encrypted: yes" (規則7条3号 applies to any personal data)."""
+    det = ppc_determination(facts(kind=kind, data=data, people=people, encrypted="yes"))
+    assert det.status != "not_required"
+
+
 def test_incident_ppc_encryption_keeps_the_matched_cases():
-    """The exempt determination still lists the cases the facts matched."""
-    det = ppc_determination(facts(kind="unauthorized_access", encrypted="yes"))
-    assert det.cases == ("improper_purpose",)
+    """The exempt determination still lists the cases the facts matched (規則7条1号 on a mis-sent file)."""
+    det = ppc_determination(facts(data={"sensitive"}, encrypted="yes"))
+    assert det.cases == ("sensitive",)
+
+
+CONDITIONS_TABLE = [
+    # id, changes, conditions — a "not required" verdict names what it rests on (issue 9).
+    ("no_personal_data", {"data": {"trade_secrets"}}, ("cond_no_personal_data",)),
+    (
+        "missent_names_small",  # none of 規則7条1〜4号 holds
+        {},
+        ("cond_no_sensitive", "cond_no_financial", "cond_no_improper_purpose", "cond_not_over_1000"),
+    ),
+    (
+        "missent_encrypted",  # 規則7条1号: encrypted, key kept apart, and not sent along
+        {"data": {"sensitive"}, "encrypted": "yes"},
+        ("cond_all_strongly_encrypted", "cond_key_kept_apart_not_leaked", "cond_missent_key_not_sent_along"),
+    ),
+    (
+        "lost_encrypted",  # 規則7条1号: encrypted, key kept apart, not kept with the device
+        {"kind": "lost_device", "encrypted": "yes"},
+        ("cond_all_strongly_encrypted", "cond_key_kept_apart_not_leaked", "cond_lost_key_not_with_device"),
+    ),
+    ("required_has_none", {"data": {"sensitive"}}, ()),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "conditions"), [row[1:] for row in CONDITIONS_TABLE], ids=[row[0] for row in CONDITIONS_TABLE]
+)
+def test_incident_ppc_not_required_lists_its_conditions(changes, conditions):
+    """A "not required" verdict lists what was checked as conditions; a report needed lists none."""
+    assert ppc_determination(facts(**changes)).conditions == conditions
+
+
+LOGIN_AND_CARD_TABLE = [
+    # id, changes, status, cases — domain.md §2.1 "2026-12 — ID/password" and PPC FAQ Q6-12.
+    ("card_number_alone", {"data": {"card_numbers"}}, "required", ("financial_loss",)),
+    ("last4_and_expiry_only", {"data": {"card_last4_expiry"}}, "not_required", ()),
+    ("bank_or_payment_login", {"data": {"account_passwords"}}, "required", ("financial_loss",)),
+    ("ordinary_site_login", {"data": {"other_logins"}}, "not_required", ()),
+    (
+        "ordinary_login_stolen_by_attack",  # not case 2, but still case 3
+        {"kind": "unauthorized_access", "data": {"other_logins"}},
+        "required",
+        ("improper_purpose",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "cases"),
+    [row[1:] for row in LOGIN_AND_CARD_TABLE],
+    ids=[row[0] for row in LOGIN_AND_CARD_TABLE],
+)
+def test_incident_ppc_logins_and_card_digits(changes, status, cases):
+    """規則7条2号: a card number alone or a bank/payment login counts; last-4+expiry does not
+    (PPC FAQ Q6-12), nor an ordinary site login by itself."""
+    det = ppc_determination(facts(**changes))
+    assert (det.status, det.cases) == (status, cases)
+
+
+def test_incident_ppc_we_are_contractor_is_told_the_release_route():
+    """法26条1項但書・2項, 規則9条: a contractor is released by telling its client promptly, so
+    the status stays "required" and the route is named, never "not required"."""
+    det = ppc_determination(facts(kind="unauthorized_access", contractor="we_are_contractor"))
+    assert det.status == "required"
+    assert "we_are_contractor_released_if_client_told" in det.reasons
 
 
 def test_incident_ppc_no_personal_data_needs_no_report():
@@ -325,24 +433,32 @@ def test_incident_ppc_status_is_consistent_for_any_answers(f):
 # --- My Number (番号法29条の4) -----------------------------------------------------------
 
 MN_TABLE = [
-    # id, changes, status, reasons
+    # id, changes, status, reasons — the PPC My Number rule in force from 2025-04-01 [LAW,
+    # domain.md §3 2026-12]: 規則2条2号 不正目的, 2条4号 more than 100 people, 2条3号 online
+    # exposure, and the same encryption carve-out with the same limits as APPI's.
     ("up_to_100_missent", {}, "not_required", ("mn_report_if_exposed_online",)),
-    ("101_to_1000", {"people": "101_to_1000"}, "required", ("mn_over_100_people_hedged",)),
-    ("over_1000", {"people": "over_1000"}, "required", ("mn_over_100_people_hedged",)),
-    ("people_unknown", {"people": "unknown"}, "advised", ("mn_people_unknown_hedged",)),
+    ("101_to_1000", {"people": "101_to_1000"}, "required", ("mn_over_100_people",)),
+    ("over_1000", {"people": "over_1000"}, "required", ("mn_over_100_people",)),
+    ("people_unknown", {"people": "unknown"}, "advised", ("mn_people_unknown",)),
     ("improper_purpose", {"kind": "ransomware"}, "required", ("mn_improper_purpose",)),
     (
         "improper_and_over_100",
         {"kind": "insider", "people": "101_to_1000"},
         "required",
-        ("mn_improper_purpose", "mn_over_100_people_hedged"),
+        ("mn_improper_purpose", "mn_over_100_people"),
     ),
     ("lost_device", {"kind": "lost_device"}, "advised", ("mn_improper_purpose_unclear",)),
     (
-        "encrypted_not_exempt",
+        "missent_encrypted_exempt_on_conditions",
         {"people": "101_to_1000", "encrypted": "yes"},
+        "not_required",
+        ("mn_over_100_people", "mn_encryption_exempt_if_conditions_hedged", "mn_report_if_exposed_online"),
+    ),
+    (
+        "ransomware_encrypted_not_exempt",
+        {"kind": "ransomware", "encrypted": "yes"},
         "required",
-        ("mn_over_100_people_hedged", "mn_encryption_not_considered_hedged"),
+        ("mn_improper_purpose", "mn_encryption_not_relied_on_hedged"),
     ),
 ]
 
@@ -358,6 +474,13 @@ def test_incident_mynumber_thresholds(changes, status, reasons):
     assert (det.status, det.reasons) == (status, reasons)
 
 
+def test_incident_mynumber_rule_is_law_not_hedged():
+    """domain.md §3 2026-12: the current rule's thresholds and deadlines are [LAW], no hedge."""
+    for code in ("mn_over_100_people", "mn_people_unknown", "mn_improper_purpose"):
+        assert code in MN_REASONS and not is_hedged(code)
+    assert "mn_deadlines_like_appi" in MN_ADVICE
+
+
 def test_incident_mynumber_none_without_my_number():
     """No My Number in the data means no My Number determination at all."""
     assert mynumber_determination(facts(people="over_1000")) is None
@@ -369,11 +492,7 @@ def test_incident_mynumber_none_without_my_number():
         ("up_to_100", ("mn_form_q1_answer_yes", "mn_municipality_number_change")),
         (
             "101_to_1000",
-            (
-                "mn_form_q1_answer_yes",
-                "mn_municipality_number_change",
-                "mn_deadlines_like_appi_hedged",
-            ),
+            ("mn_form_q1_answer_yes", "mn_municipality_number_change", "mn_deadlines_like_appi"),
         ),
     ],
 )
@@ -605,13 +724,14 @@ INSURER_TABLE = [
         "rakuten_group",
         (
             "insurer_notify_now_in_writing",
+            "late_notice_may_reduce_payout_hedged",
             "ms_accident_desk_24h",
             "rakuten_agent_desk",
             "publication_requirement_4_routes",
             "keep_copy_of_every_filing_hedged",
             "expense_window_180_days_hedged",
             "keep_receipts_for_every_cost",
-            "consulting_costs_prior_approval",
+            "consulting_costs_prior_approval_hedged",
             "mimaikin_up_to_1000_yen_per_person",
             "mimaikin_ask_insurer_first",
             "no_admission_or_settlement_without_insurer",
@@ -622,7 +742,9 @@ INSURER_TABLE = [
         "sompo",
         (
             "insurer_notify_now_in_writing",
-            "sompo_incident_desk_24h",
+            "late_notice_may_reduce_payout_hedged",
+            "lac_emergency_desk_24h",
+            "sompo_incident_desk_24h_hedged",
             "sompo_support_service_japan_only",
             "expense_window_check_policy_hedged",
             "keep_receipts_for_every_cost",
@@ -636,6 +758,7 @@ INSURER_TABLE = [
         "other",
         (
             "insurer_notify_now_in_writing",
+            "late_notice_may_reduce_payout_hedged",
             "insurer_desk_check_policy",
             "publication_requirement_check_policy_hedged",
             "expense_window_check_policy_hedged",
@@ -651,6 +774,7 @@ INSURER_TABLE = [
         (
             "insurance_find_policy",
             "insurer_notify_now_in_writing",
+            "late_notice_may_reduce_payout_hedged",
             "insurer_desk_check_policy",
             "publication_requirement_check_policy_hedged",
             "expense_window_check_policy_hedged",
@@ -677,14 +801,16 @@ def test_incident_insurer_requirements_per_insurer(insurance, codes):
 
 SENSITIVE = {"data": {"sensitive"}}  # case 1 only: 30-day final report
 RANSOM = {"kind": "ransomware"}  # case 3 only: 60-day final report
-CARD = {"kind": "card_leak", "data": {"card_numbers"}}  # cases 2+3: both dates
+CARD = {"kind": "card_leak", "data": {"card_numbers"}}  # cases 2+3: still a case-3 事態, 60 days
 LOST = {"kind": "lost_device"}  # case 3 uncertain: both dates
+ITEM_3_2_4 = {"kind": "unauthorized_access", "data": {"card_numbers"}, "people": "over_1000"}
 
 DEADLINE_TABLE = [
     # id, discovered on (JST), scenario, prelim_from, prelim_to, final_due, final_due_alt
     ("brief_example_30", "2026-11-22", SENSITIVE, "2026-11-24", "2026-11-26", "2026-12-21", None),
     ("brief_example_60", "2026-11-22", RANSOM, "2026-11-24", "2026-11-26", "2027-01-20", None),
-    ("card_both_dates", "2026-11-22", CARD, "2026-11-24", "2026-11-26", "2026-12-21", "2027-01-20"),
+    ("card_item_3_and_2_is_60", "2026-11-22", CARD, "2026-11-24", "2026-11-26", "2027-01-20", None),
+    ("items_3_2_4_is_60", "2026-11-22", ITEM_3_2_4, "2026-11-24", "2026-11-26", "2027-01-20", None),
     ("lost_both_dates", "2026-11-22", LOST, "2026-11-24", "2026-11-26", "2026-12-21", "2027-01-20"),
     ("month_end_30", "2026-01-31", SENSITIVE, "2026-02-02", "2026-02-04", "2026-03-01", None),
     ("month_end_60", "2026-01-31", RANSOM, "2026-02-02", "2026-02-04", "2026-03-31", None),
@@ -705,7 +831,8 @@ DEADLINE_TABLE = [
     ids=[row[0] for row in DEADLINE_TABLE],
 )
 def test_incident_deadlines_ppc_dates(day, scenario, prelim_from, prelim_to, final_due, final_alt):
-    """PPC dates count the discovery day as day 1, across month ends, year ends and leap days."""
+    """規則8条2項: 30 days, or 60 whenever the case is one of 7条3号 (with 1, 2 or 4 too); both
+    only when case 3 is unknown. Day 1 = discovery day, across month/year ends and leap days."""
     f = facts(discovered_at=datetime.fromisoformat(f"{day}T18:00+09:00"), **scenario)
     dl = deadlines(f, ppc_determination(f), today=D.fromisoformat(day))
     got = (dl.prelim_from, dl.prelim_to, dl.final_due, dl.final_due_alt)
@@ -732,21 +859,25 @@ def test_incident_deadlines_use_the_jst_date_at_midnight(discovered_at, final_du
     [
         (
             SENSITIVE,
-            ("day_count_discovery_is_day_1_hedged", "prelim_3_to_5_days_hedged"),
+            ("day_count_discovery_is_day_1_hedged", "prelim_3_to_5_days_hedged", "final_30"),
         ),
         (
             CARD,
+            ("day_count_discovery_is_day_1_hedged", "prelim_3_to_5_days_hedged", "final_60_improper_purpose"),
+        ),
+        (
+            LOST,
             (
                 "day_count_discovery_is_day_1_hedged",
                 "prelim_3_to_5_days_hedged",
-                "final_30_or_60_file_by_earlier_hedged",
+                "final_30_or_60_case3_unknown",
             ),
         ),
         ({}, ()),
     ],
 )
 def test_incident_deadlines_codes_explain_the_dates(scenario, codes):
-    """The hedging codes name the day-count convention and the 30-or-60 choice."""
+    """The codes name the day-count hedge and which of 規則8条2項's periods applies, and why."""
     f = facts(**scenario)
     assert deadlines(f, ppc_determination(f), today=D(2026, 11, 22)).codes == codes
 
@@ -770,14 +901,46 @@ def test_incident_deadlines_my_number_alone_sets_dates():
         None,
     )
     assert dl.notify_individuals == "notify_individuals_promptly"
-    assert "mynumber_deadlines_like_appi_hedged" in dl.codes
+    assert "final_30" in dl.codes
 
 
-def test_incident_deadlines_my_number_count_with_attack_shows_both_dates():
-    """Improper purpose plus a My Number headcount trigger shows the 30- and 60-day dates."""
+def test_incident_deadlines_my_number_count_with_attack_is_60_days():
+    """番号法 rule (2025-04-01) like 規則8条2項: improper purpose (2条2号) gives 60 days even with
+    more than 100 people (2条4号) too: discovered 11/22 → day 60 = 2027-01-20, no second date."""
     f = facts(kind="ransomware", data={"my_number"}, people="101_to_1000")
     dl = deadlines(f, ppc_determination(f), today=D(2026, 11, 22))
-    assert (dl.final_due, dl.final_due_alt) == (D(2026, 12, 21), D(2027, 1, 20))
+    assert (dl.final_due, dl.final_due_alt) == (D(2027, 1, 20), None)
+
+
+PASSED_TABLE = [
+    # id, discovered, today, scenario, prelim_passed, final_passed, alt_passed, codes after the two
+    # hedges — by hand: day 5 / day 30 / day 60 of the discovery date (day 1), 規則8条1項・2項.
+    # 40 days before 2026-11-22 is 2026-10-13: day 5 = 10/17, day 30 = 11/11, day 60 = 12/11.
+    ("forty_days_case3", "2026-10-13", "2026-11-22", CARD, True, False, False,
+     ("final_60_improper_purpose", "prelim_passed_file_now")),
+    ("forty_days_30_only", "2026-10-13", "2026-11-22", SENSITIVE, True, True, False,
+     ("final_30", "prelim_passed_file_now", "final_passed_file_now")),
+    ("forty_days_case3_unknown", "2026-10-13", "2026-11-22", LOST, True, True, False,
+     ("final_30_or_60_case3_unknown", "prelim_passed_file_now", "final_30_passed_60_open")),
+    ("day_5_is_still_open", "2026-11-18", "2026-11-22", SENSITIVE, False, False, False, ("final_30",)),
+    ("day_6_has_passed", "2026-11-17", "2026-11-22", SENSITIVE, True, False, False,
+     ("final_30", "prelim_passed_file_now")),
+    ("day_61_all_passed", "2026-09-23", "2026-11-22", LOST, True, True, True,
+     ("final_30_or_60_case3_unknown", "prelim_passed_file_now", "final_passed_file_now")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("day", "today", "scenario", "prelim", "final", "alt", "codes"),
+    [row[1:] for row in PASSED_TABLE],
+    ids=[row[0] for row in PASSED_TABLE],
+)
+def test_incident_deadlines_say_which_dates_have_passed(day, today, scenario, prelim, final, alt, codes):
+    """A date behind today is flagged passed, and the codes say to file now (規則8条1項 速やかに)."""
+    f = facts(discovered_at=datetime.fromisoformat(f"{day}T09:00+09:00"), **scenario)
+    dl = deadlines(f, ppc_determination(f), today=D.fromisoformat(today))
+    assert (dl.prelim_passed, dl.final_passed, dl.final_alt_passed) == (prelim, final, alt)
+    assert dl.codes[2:] == codes
 
 
 WINDOW_TABLE = [
@@ -871,7 +1034,7 @@ CHECKLIST_TABLE = [
             ("ppc_prelim", D(2026, 11, 26), True),
             ("notify_individuals", None, False),
             ("publication", None, True),
-            ("ppc_final", D(2026, 12, 21), True),
+            ("ppc_final", D(2027, 1, 20), True),
             ("expense_window_end", D(2027, 5, 23), True),
             ("keep_receipts", None, False),
         ],

@@ -79,6 +79,10 @@ COMMON = {
     "conversation": "telegram:42",
 }
 
+_TYPED = {"at": "2026-11-20T14:30:00+09:00", "typed": "11/20 14:30", "year_guessed": False}
+_GUESSED = {"at": "2025-12-25", "typed": "12/25", "year_guessed": True}
+_GUESSED_TIME = {"at": "2025-12-25T21:00:00+09:00", "typed": "12/25 21:00", "year_guessed": True}
+_FORTY_DAYS_AGO = {"at": "2026-10-13", "typed": "40日前", "year_guessed": False}
 _AMOUNT_CODES = ("empty", "too_long", "negative", "too_large", "fraction", "ambiguous", "unrecognized")
 _WHEN_CODES = ("empty", "too_long", "unrecognized", "future", "too_old", "bad_date", "bad_time")
 
@@ -89,6 +93,19 @@ VARIANTS = {
     "quote/channels_invalid": [{"code": "none_selected"}, {"code": "unknown"}],
     "incident/data_invalid": [{"code": "none_selected"}, {"code": "unknown"}],
     "incident/discovered_invalid": [{"code": c, "fragment": "明後日"} for c in _WHEN_CODES],
+    "incident/discovered_year_invalid": [
+        {"code": c, "fragment": "2025-2-30", "typed": "12/25"} for c in (*_WHEN_CODES, "need_year")
+    ],
+    "incident/data": [
+        {},
+        {"answers": {"discovered_at": _TYPED}},
+        {"answers": {"discovered_at": _GUESSED, "discovered_year": "yes"}},
+        {"answers": {"discovered_at": _GUESSED, "discovered_year": _TYPED}},
+    ],
+    "incident/discovered_year": [
+        {"answers": {"discovered_at": _GUESSED}},
+        {"answers": {"discovered_at": _GUESSED_TIME}},
+    ],
     "quote/mine": [{"quotes": []}, {}],
     "menu/start": [{"first_contact": True}, {"first_contact": False}],
     "incident/first_aid": [{"staff_notified": True}, {"staff_notified": False}],
@@ -114,7 +131,13 @@ VARIANTS = {
             discovered_at="unknown",
         ),
         incident_view(kind="ransomware", data=["unknown"], people="unknown", insurance="sompo"),
+        incident_view(kind="lost_device", discovered_at=_FORTY_DAYS_AGO, data=["my_number"]),
+        incident_view(kind="missent", encrypted="yes", contractor="we_are_contractor"),
     ],
+    "incident/checklist": [{}, {"items": incident_view(discovered_at=_FORTY_DAYS_AGO)["checklist"]}],
+    "incident/reminder": [{}, {"item": {**_INCIDENT["checklist"][0], "overdue": True, "due": "2026-10-17"}}],
+    "incident/document": [{}, incident_view(kind="lost_device", discovered_at=_FORTY_DAYS_AGO)],
+    "staff/incident_summary": [{}, incident_view(kind="lost_device", discovered_at=_FORTY_DAYS_AGO)],
 }
 
 
