@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = commands.add_parser("telegram", help="run the bot on Telegram (long polling)")
     t.add_argument("--db", help=f"SQLite file (default: $QUOTEBOT_DB or {DEFAULT_DB})")
+
+    s = commands.add_parser(
+        "serve", help="run the web server ($QUOTEBOT_LISTEN): LINE webhooks, Telegram when its token is set"
+    )
+    s.add_argument("--db", help=f"SQLite file (default: $QUOTEBOT_DB or {DEFAULT_DB})")
     return parser
 
 
@@ -131,6 +136,17 @@ async def _telegram(args) -> None:
     await run_telegram(args.db)
 
 
+async def _serve(args) -> None:
+    import logging
+
+    from bot.web import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every URL, Telegram's token included
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    await serve(os.environ, db_path=args.db)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -145,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             print(asyncio.run(_purge(args)))
         elif args.command == "telegram":
             asyncio.run(_telegram(args))
+        elif args.command == "serve":
+            asyncio.run(_serve(args))
         return 0
     except (UsageError, RateTableError, StoreError, ConfigError) as e:
         print(str(e), file=sys.stderr)

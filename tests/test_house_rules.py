@@ -31,6 +31,13 @@ def test_house_rules_only_the_telegram_channel_imports_telegram(path):
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_house_rules_only_the_line_channel_imports_linebot(path):
+    """`linebot` is imported by the LINE adapter (bot/channels/line*.py) and nothing else."""
+    if not path.relative_to(ROOT).as_posix().startswith("bot/channels/line"):
+        assert "linebot" not in imports(path)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_house_rules_only_the_store_imports_aiosqlite(path):
     """`aiosqlite` is imported by bot/store.py and nothing else."""
     if path.relative_to(ROOT).as_posix() != "bot/store.py":
@@ -44,5 +51,6 @@ def test_house_rules_only_the_store_imports_aiosqlite(path):
 )
 def test_house_rules_the_core_does_no_io(path):
     """Dialogs and rates stay pure: no store, no channels, no network or database libraries."""
-    forbidden = {"bot", "aiosqlite", "sqlite3", "telegram", "httpx", "asyncio", "socket"}
+    forbidden = {"bot", "aiosqlite", "sqlite3", "telegram", "linebot", "httpx", "aiohttp", "asyncio"}
+    forbidden |= {"socket"}
     assert not (imports(path) & forbidden), imports(path) & forbidden
