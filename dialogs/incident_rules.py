@@ -11,9 +11,15 @@ Source tags in comments refer to shared/domain.md ([LAW], [PUB], [SEED:n], [UNVE
 
 HEDGING — one rule: a code that rests on an [UNVERIFIED] fact, or on a convention this module
 chose where the sources are silent, ends in ``_hedged`` (see `is_hedged`); its template must
-hedge (目安 / ご確認ください). Dates have no code of their own, so the record that carries a
-date says it instead: `ChecklistItem.hedged`, and every date in `Deadlines` is hedged (the
-day-count convention is unverified) — `Deadlines.codes` names why.
+hedge (目安 / ご確認ください). What the law text decides is stated plainly: the four cases, the
+30/60-day periods, the My Number rule in force from 2025-04-01, the contractor's release.
+Dates have no code of their own, so the record that carries a date says it instead:
+`ChecklistItem.hedged`; the day count of every date in `Deadlines` is hedged (初日不算入 is
+unverified) — `Deadlines.codes` names why.
+
+ENCRYPTION (規則7条1号, domain.md §2.1 2026-12): the carve-out protects only data nobody can
+read, so it is applied only to a lost device or a mis-sent file, on conditions the verdict
+lists; an attack, ransomware, insider or card case is never "not required" on "encrypted: yes".
 
 UNKNOWN ANSWERS are conservative: a case that might apply because an answer is "unknown" goes
 to `uncertain`, and any uncertain case makes the status "advised" (report, and say why).

@@ -85,7 +85,7 @@ REPORT_VALUE_GROUPS = {
     "ppc_case_uncertain": "ppc_case",
     "scope": "report_value",
     "encrypted": "report_value",
-    "contractor": "report_value",
+    "contractor": "incident_contractor",
     "exempt_by_encryption": "report_value",
 }
 HEDGE_MARKERS = {

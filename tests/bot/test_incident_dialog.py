@@ -42,6 +42,13 @@ DAYS = {
     "01-19": ("2027年1月19日（火）", "Tue 19 Jan 2027"),
     "01-20": ("2027年1月20日（水）", "Wed 20 Jan 2027"),
     "05-21": ("2027年5月21日（金）", "Fri 21 May 2027"),
+    # 40 days before Sunday 22 Nov 2026 is Tuesday 13 Oct: day 3 = 10/15, day 5 = 10/17,
+    # day 30 = 11/11, day 60 = 12/11 (counted by hand, discovery day = day 1).
+    "10-13": ("2026年10月13日（火）", "Tue 13 Oct 2026"),
+    "10-15": ("2026年10月15日（木）", "Thu 15 Oct 2026"),
+    "10-17": ("2026年10月17日（土）", "Sat 17 Oct 2026"),
+    "11-11": ("2026年11月11日（水）", "Wed 11 Nov 2026"),
+    "12-11": ("2026年12月11日（金）", "Fri 11 Dec 2026"),
 }
 # What the assessment says about reporting to the PPC (個人情報保護委員会), in (ja, en).
 REQUIRED = (
@@ -399,6 +406,254 @@ async def test_incident_unknown_everywhere_is_advised_with_the_reasons(app, chat
     (record,) = await saved(app)
     assert record["status"] == "assessed"
     assert (record["ppc"]["status"], record["time_assumed"]) == ("advised", True)
+
+
+# -- the issue-9 transcripts (the law text decides; expected words written by hand) -----------
+
+
+async def test_incident_hack_with_card_numbers_and_encrypted_yes_transcript(chat, lang):
+    """Unauthorized access that took card numbers, "encrypted: yes": never "not required" (規則7条1号
+    does not clear an intruder who may reach the key), the card steps (PSP, stop cards, keep
+    evidence, PFI) as for a card leak, and the final report on day 60 alone (規則7条3号)."""
+    await report(
+        chat, lang, kind="unauthorized_access", data=("names_contacts", "card_numbers"), encrypted="yes"
+    )
+    assessment = said(chat, "incident/assessment")
+    assert pick(lang, *REQUIRED) in assessment
+    assert pick(lang, *NOT_REQUIRED) not in assessment
+    assert (
+        pick(
+            lang,
+            "暗号化による例外には頼らず報告をおすすめします",
+            "we do not rely on the encryption exemption",
+        )
+        in assessment
+    )
+    assert (
+        pick(
+            lang,
+            "例外が当てはまるかは専門家にご確認ください",
+            "A specialist can confirm whether the exemption applies",
+        )
+        in assessment
+    )
+    assert pick(lang, "カード情報の漏えいとして扱い", "treated as a card data leak") in assessment
+    assert final(lang, "01-19") in assessment
+    actions = said(chat, "incident/actions")
+    for ja, en in [
+        ("すぐに決済代行会社（またはカード会社）に連絡し", "payment provider"),
+        ("カード情報の新たな受付・取り扱いを止め", "Stop taking"),
+        ("不審なファイルは削除せず", "Do not delete suspicious files"),
+        ("認定調査会社（PFI）", "approved investigator (PFI)"),
+    ]:
+        assert pick(lang, ja, en) in actions
+    ticks = [t.rpartition(".")[0].rpartition(".")[2] for t in tokens(chat) if t.startswith("ck.")]
+    assert ticks[:2] == ["card_tell_psp", "card_stop_checkout"] and "card_pfi" in ticks
+
+
+async def test_incident_item_3_with_items_2_and_4_transcript(chat, lang):
+    """規則8条2項 gives 60 days whenever the case is one of 7条3号: unauthorized access (3) that took
+    bank logins (2) of more than 1,000 people (4), found 11/22, is due on day 60 = 1/20 alone."""
+    await report(
+        chat,
+        lang,
+        kind="unauthorized_access",
+        when="now",
+        data=("names_contacts", "account_passwords"),
+        people="over_1000",
+    )
+    assessment = said(chat, "incident/assessment")
+    assert pick(lang, *REQUIRED) in assessment
+    for ja, en in [("規則7条2号", "Rule 7(2)"), ("規則7条3号", "Rule 7(3)"), ("規則7条4号", "Rule 7(4)")]:
+        assert pick(lang, ja, en) in assessment
+    assert final(lang, "01-20") in assessment
+    assert pick(lang, *IMPROPER_ALT) not in assessment
+    assert "2026" not in assessment.split(pick(lang, "委員会への確報", "Final report"))[1].splitlines()[0]
+    same = pick(
+        lang,
+        "ほかの事態に当たっても同じです",
+        "even if card numbers, the number of people or another case applies",
+    )
+    assert same in assessment
+
+
+async def test_incident_discovery_40_days_ago_transcript(app, chat, clock, lang):
+    """Found 40 days ago (10/13), a lost laptop: the 10/15〜10/17 preliminary window and the 11/11
+    30-day date say they have passed and ask to file now (規則8条1項 速やかに); 12/11 stays open;
+    overdue reports are reminded from the next morning, never "before the date"."""
+    await report(
+        chat,
+        lang,
+        kind="lost_device",
+        when=pick(lang, "40日前", "40 days ago"),
+        data=("names_contacts",),
+        insurance="other",
+    )
+    assessment = said(chat, "incident/assessment")
+    assert pick(lang, *ADVISED) in assessment
+    assert found_out(lang, "10-13") in assessment
+    passed = pick(
+        lang, "この日はすでに過ぎています。今すぐ出してください", "This date has already passed: file it now"
+    )
+    assert prelim(lang, "10-15", "10-17") in assessment and passed in assessment
+    assert final(lang, "11-11", improper="12-11").split(pick(lang, "、", ";"))[0] in assessment
+    assert (
+        pick(
+            lang,
+            "（30日以内）・すでに過ぎています",
+            "(30 days) if it was not done with an improper purpose (already passed)",
+        )
+        in assessment
+    )
+    assert pick(lang, "（60日以内）\n", "(60 days) if it was\n") in assessment + "\n"
+    file_now = pick(
+        lang,
+        "今すぐ、わかっていることだけで速報を出してください",
+        "file the preliminary report now, with what you know",
+    )
+    assert file_now in assessment
+    checklist_text = said(chat, "incident/checklist")
+    assert pick(lang, "期限を過ぎています。今すぐ", "already passed, do it now") in checklist_text
+    assert (
+        pick(lang, "次の朝9時から2日続けてお知らせします", "9:00 on the next two mornings") in checklist_text
+    )
+    # The typed answer was echoed in full before the next question.
+    echo = pick(
+        lang,
+        "「40日前」を 2026年10月13日（火） として記録しました",
+        '"40 days ago" is recorded as Tue 13 Oct 2026.',
+    )
+    assert echo in to_plain("\n".join(r.text for r in chat.history))
+    sent = Recorder()
+    worker = OutboxWorker(app.store, clock, ("console:",), sent)
+    clock.now = at(11, 23, 9, 0)
+    await worker.drain()
+    assert sorted(row["tag"] for row in sent.rows) == [f"remind:{REF}:ppc_final", f"remind:{REF}:ppc_prelim"]
+    text = to_plain(sent.rows[0]["payload"]["text"])
+    assert pick(lang, "期限を過ぎています", "has passed") in text
+
+
+async def test_incident_ambiguous_12_25_on_2_december_transcript(chat, clock, lang):
+    """ "12/25" typed on 2 December 2026 could only be last year's: it is read as 25 Dec 2025 only
+    after a confirmation that echoes the full date; a second yearless date is refused; and the
+    dates counted from it all say they have passed."""
+    clock.now = datetime(2026, 12, 2, 10, 0, tzinfo=JST)
+    await open_report(chat, lang)
+    await chat.tap("unauthorized_access")
+    await chat.user("12/25")
+    chat.expect("incident/discovered_year")
+    assert (
+        pick(
+            lang,
+            "「12/25」は 2025年12月25日（木） のことですか？",
+            'By "12/25", do you mean Thu 25 Dec 2025?',
+        )
+        in chat.text
+    )
+    await chat.user("12/26")
+    chat.expect("incident/discovered_year_invalid")
+    assert pick(lang, "年を含めて入力してください", "with the year") in chat.text
+    await chat.tap("yes")
+    chat.expect("incident/data")
+    assert (
+        pick(
+            lang,
+            "「12/25」を 2025年12月25日（木） として記録しました",
+            '"12/25" is recorded as Thu 25 Dec 2025.',
+        )
+        in chat.text
+    )
+    for code in ("names_contacts", "done"):
+        await chat.tap(code)
+    for code in ("up_to_100", "no", "no", "none"):
+        await chat.tap(code)
+    chat.expect(*ASSESSED)
+    assessment = said(chat, "incident/assessment")
+    assert pick(lang, "気づいた日: 2025年12月25日（木）", "Found out: Thu 25 Dec 2025") in assessment
+    # 25 Dec 2025 + 59 days = 22 Feb 2026 (a Sunday), long past on 2 Dec 2026.
+    assert (
+        pick(
+            lang,
+            "2026年2月22日（日）まで（法令上の期限）。この期限はすでに過ぎています",
+            "Sun 22 Feb 2026 (the legal deadline). This deadline has already passed",
+        )
+        in assessment
+    )
+
+
+async def test_incident_ambiguous_date_retyped_with_the_year(chat, clock, lang):
+    """At the confirmation, a date typed with its year replaces the guess and is echoed in full."""
+    clock.now = datetime(2026, 12, 2, 10, 0, tzinfo=JST)
+    await open_report(chat, lang)
+    await chat.tap("missent")
+    await chat.user("12/25")
+    await chat.user("2026/11/25")
+    chat.expect("incident/data")
+    assert (
+        pick(
+            lang,
+            "「2026/11/25」を 2026年11月25日（水） として記録しました",
+            '"2026/11/25" is recorded as Wed 25 Nov 2026.',
+        )
+        in chat.text
+    )
+
+
+async def test_incident_typed_date_this_year_needs_no_confirmation(chat, clock, lang):
+    """ "11/25" on 2 December is this year's, already past: no confirmation, but still echoed."""
+    clock.now = datetime(2026, 12, 2, 10, 0, tzinfo=JST)
+    await open_report(chat, lang)
+    await chat.tap("missent")
+    await chat.user("11/25")
+    chat.expect("incident/data")
+    assert pick(lang, "2026年11月25日（水） として記録しました", "recorded as Wed 25 Nov 2026") in chat.text
+
+
+async def test_incident_we_are_the_contractor_is_never_told_not_required(chat, lang):
+    """法26条1項但書・2項, 規則9条: a contractor is released only by telling its client promptly, so
+    the bot says so, puts "tell your client" first, and still says a report is needed."""
+    await report(chat, lang, kind="unauthorized_access", contractor="we_are_contractor")
+    assessment = said(chat, "incident/assessment")
+    assert pick(lang, *REQUIRED) in assessment
+    assert (
+        pick(
+            lang,
+            "委託元に報告事項をすみやかに伝えれば",
+            "telling your client (the entruster) the report items promptly",
+        )
+        in assessment
+    )
+    assert pick(
+        lang,
+        "委託元（仕事を頼んできた会社）に、すぐに漏えいを知らせて",
+        "Tell your client (the business that entrusted",
+    ) in said(chat, "incident/actions")
+
+
+async def test_incident_assessment_says_where_to_file(chat, lang):
+    """A report needed names the Commission's online form address and the delegated ministries."""
+    await report(chat, lang)
+    assessment = said(chat, "incident/assessment")
+    assert "https://www.ppc.go.jp/personalinfo/legal/leakAction/" in assessment
+    assert pick(lang, "権限の委任", "delegated authority") in assessment
+
+
+async def test_incident_missent_encrypted_lists_conditions_not_reasons(chat, lang):
+    """A strongly encrypted mis-sent file may be exempt (規則7条1号): the verdict lists the
+    conditions it rests on, and names the case that applies if any condition fails."""
+    await report(chat, lang, kind="missent", data=("sensitive",), encrypted="yes")
+    assessment = said(chat, "incident/assessment")
+    assert pick(lang, *NOT_REQUIRED) in assessment
+    for ja, en in [
+        ("次の条件がすべて当てはまる場合に限ります", "only if every one of these conditions is true"),
+        (
+            "暗号を解く鍵・パスワードが別に守られ、漏れていない",
+            "The key or password to decrypt it was kept apart",
+        ),
+        ("鍵・パスワードを同じ相手に送っていない", "not sent to the same recipient"),
+        ("条件が1つでも欠ければ報告が必要です", "If any condition fails, a report is required"),
+    ]:
+        assert pick(lang, ja, en) in assessment
 
 
 # -- typed discovery times ---------------------------------------------------------------------

@@ -30,6 +30,7 @@ from dialogs.incident_rules import (
     REPORT_KEYS,
     TRISTATE,
     IncidentFacts,
+    filing_steps,
     is_hedged,
     mynumber_determination,
     ppc_determination,
@@ -1167,3 +1168,138 @@ def test_incident_reminders_reject_naive_now():
     """A naive `now` is refused rather than guessed."""
     with pytest.raises(ValueError):
         reminder_times(FINAL, now=datetime(2026, 12, 20, 8, 0))
+
+
+OVERDUE_REMINDER_TABLE = [
+    # id, item, now, expected — issue 9: a date already past is reminded "from now on", at the
+    # next two 09:00 JST, never "before the date".
+    (
+        "overdue_before_nine",
+        ChecklistItem("ppc_prelim", D(2026, 10, 17), True, overdue=True),
+        datetime(2026, 11, 22, 8, 0, tzinfo=JST),
+        (datetime(2026, 11, 22, 9, 0, tzinfo=JST), datetime(2026, 11, 23, 9, 0, tzinfo=JST)),
+    ),
+    (
+        "overdue_after_nine",
+        ChecklistItem("ppc_final", D(2026, 11, 11), True, overdue=True),
+        datetime(2026, 11, 22, 10, 0, tzinfo=JST),
+        (datetime(2026, 11, 23, 9, 0, tzinfo=JST), datetime(2026, 11, 24, 9, 0, tzinfo=JST)),
+    ),
+    (
+        "past_due_without_flag",  # a stored item re-scheduled after its date: same rule
+        ChecklistItem("ppc_final", D(2026, 11, 11), True),
+        datetime(2026, 11, 22, 10, 0, tzinfo=JST),
+        (datetime(2026, 11, 23, 9, 0, tzinfo=JST), datetime(2026, 11, 24, 9, 0, tzinfo=JST)),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("item", "now", "expected"),
+    [row[1:] for row in OVERDUE_REMINDER_TABLE],
+    ids=[row[0] for row in OVERDUE_REMINDER_TABLE],
+)
+def test_incident_reminders_for_an_overdue_item_start_now(item, now, expected):
+    """An overdue report is reminded at the next two 09:00 JST from now."""
+    assert reminder_times(item, now=now) == expected
+
+
+def test_incident_checklist_marks_passed_dates_overdue():
+    """Found 2026-10-13, lost laptop, asked on 11/22: the preliminary (10/17) and 30-day final
+    (11/11) items are overdue (規則8条1項・2項, counted by hand); the items keep their dates."""
+    f = facts(kind="lost_device", discovered_at=datetime(2026, 10, 13, 9, 0, tzinfo=JST))
+    det = ppc_determination(f)
+    dl = deadlines(f, det, today=D(2026, 11, 22))
+    items = {i.id: i for i in checklist(f, det, dl, mynumber_determination(f))}
+    assert (items["ppc_prelim"].due, items["ppc_prelim"].overdue) == (D(2026, 10, 17), True)
+    assert (items["ppc_final"].due, items["ppc_final"].overdue) == (D(2026, 11, 11), True)
+    assert dl.final_due_alt == D(2026, 12, 11) and not dl.final_alt_passed
+
+
+CARD_HACK_STEPS = (
+    "card_tell_psp_acquirer_now",
+    "card_stop_card_handling",
+    "card_maintenance_page_from_other_server",
+    "card_keep_files_and_server_running",
+    "card_pfi_investigation",
+)
+
+
+@pytest.mark.parametrize("kind", ["unauthorized_access", "ransomware", "insider"])
+def test_incident_type_steps_attack_with_card_numbers_is_a_card_leak(kind):
+    """Issue 9 / domain.md §5: an attack that took card numbers gets the card steps first (PSP or
+    acquirer now, stop card handling, keep the evidence, PFI), then its own kind's steps."""
+    steps = type_steps(facts(kind=kind, data={"names_contacts", "card_numbers"}))
+    assert steps[: len(CARD_HACK_STEPS)] == CARD_HACK_STEPS
+    assert len(steps) == len(set(steps))
+
+
+def test_incident_checklist_attack_with_card_numbers_has_the_card_items():
+    """The same hack puts "tell the payment provider", "stop card payments" and PFI on the list."""
+    ids = [i.id for i in _checklist(facts(kind="unauthorized_access", data={"card_numbers"}))]
+    assert ids[:2] == ["card_tell_psp", "card_stop_checkout"] and "card_pfi" in ids
+
+
+@pytest.mark.parametrize(
+    ("changes", "extra"),
+    [
+        (
+            # 非保持化 [PUB audit 2026-12]: the provider may be the reporter — confirm with it.
+            {"kind": "card_leak", "contractor": "yes"},
+            (
+                "contractor_identify_roles",
+                "contractor_merchant_usually_reports",
+                "contractor_report_in_writing",
+                "card_provider_may_report_hedged",
+            ),
+        ),
+        (
+            # 規則9条, 法26条1項但書・2項: tell the client promptly; the client usually reports.
+            {"contractor": "we_are_contractor"},
+            ("we_are_contractor_tell_client_promptly", "we_are_contractor_client_usually_reports"),
+        ),
+    ],
+)
+def test_incident_type_steps_outsourcing_roles(changes, extra):
+    """Where a contractor is involved, the steps say who reports and how to be released."""
+    f = facts(**changes)
+    assert type_steps(f)[-len(extra) :] == extra
+
+
+def test_incident_checklist_contractor_tells_its_client_first():
+    """規則9条: a merchant that is the contractor gets "tell your client" before any filing."""
+    ids = [i.id for i in _checklist(facts(kind="insider", contractor="we_are_contractor"))]
+    assert ids.index("tell_client_promptly") < ids.index("ppc_prelim")
+    assert "contractor_report_in_writing" not in ids
+
+
+@pytest.mark.parametrize(
+    ("changes", "filing"),
+    [
+        ({"kind": "ransomware"}, ("ppc_online_form", "ppc_delegated_ministry")),
+        ({"kind": "lost_device"}, ("ppc_online_form", "ppc_delegated_ministry")),
+        ({}, ()),
+        ({"data": {"my_number"}, "people": "101_to_1000"}, ("ppc_online_form", "ppc_delegated_ministry")),
+    ],
+)
+def test_incident_filing_steps_when_a_report_is_needed(changes, filing):
+    """規則8条3項 / PPC leakAction page: the online form, and the delegated ministry where it applies
+    (権限の委任), whenever a report is required or advised — under APPI or the My Number rule."""
+    f = facts(**changes)
+    assert filing_steps(ppc_determination(f), mynumber_determination(f)) == filing
+
+
+def test_incident_insurer_sompo_number_only_after_a_seed_number_and_hedged():
+    """domain.md §6 2026-12: the SOMPO desk number is in no seed: hedged, after LAC's (seed 001)."""
+    codes = insurer_requirements(facts(insurance="sompo"))
+    assert codes.index("lac_emergency_desk_24h") < codes.index("sompo_incident_desk_24h_hedged")
+    assert is_hedged("sompo_incident_desk_24h_hedged")
+
+
+@pytest.mark.parametrize("insurance", ["rakuten_group", "sompo", "other", "unknown"])
+def test_incident_insurer_claims_not_in_seeds_are_hedged(insurance):
+    """Issue 9: a reduced payout for late notice and the 楽天 plan's consulting approval are in no
+    seed (a policy-wording copy only): their codes are hedged."""
+    codes = insurer_requirements(facts(insurance=insurance))
+    assert "late_notice_may_reduce_payout_hedged" in codes
+    assert "consulting_costs_prior_approval" not in codes

@@ -10,8 +10,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from dialogs.steps import Invalid
-from dialogs.when import parse_when
+from dialogs.forms import current_step
+from dialogs.incident import INCIDENT, parse_discovered_again
+from dialogs.steps import Context, Invalid
+from dialogs.when import When, parse_when, read
 from rates.coverage import JST
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=JST)
@@ -193,3 +195,54 @@ def test_when_any_text_gives_a_past_moment_or_a_refusal(text):
 def test_when_any_mix_of_date_words_gives_a_past_moment_or_a_refusal(text):
     """Random mixes of digits, separators and date words never escape as another exception."""
     _is_moment_or_refusal(text)
+
+
+DEC_2 = datetime(2026, 12, 2, 10, 0, tzinfo=JST)
+
+YEAR_TABLE = [
+    # id, text, now, moment, has_time, year_guessed — issue 9: a yearless date is this year's
+    # unless that is still to come; then last year's, flagged for confirmation.
+    ("12_25_on_2_december", "12/25", DEC_2, jst(2025, 12, 25), False, True),
+    ("12_25_with_time", "12/25 21:00", DEC_2, jst(2025, 12, 25, 21), True, True),
+    ("12_1_is_yesterday", "12/1", DEC_2, jst(2026, 12, 1), False, False),
+    ("11_25_this_year", "11月25日", DEC_2, jst(2026, 11, 25), False, False),
+    ("today_is_this_year", "12/2", DEC_2, DEC_2, False, False),
+    ("with_year_never_guessed", "2025/12/25", DEC_2, jst(2025, 12, 25), False, False),
+    ("day_words_never_guessed", "昨日", DEC_2, jst(2026, 12, 1), False, False),
+    ("days_ago_never_guessed", "40日前", NOW, jst(2026, 10, 13, 10), False, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "now", "moment", "has_time", "guessed"),
+    [row[1:] for row in YEAR_TABLE],
+    ids=[row[0] for row in YEAR_TABLE],
+)
+def test_when_a_yearless_date_still_to_come_is_last_years_and_flagged(text, now, moment, has_time, guessed):
+    """ "12/25" on 2 December reads as 25 Dec 2025 with year_guessed set, so the dialog confirms it."""
+    assert read(text, now) == When(moment, has_time, guessed)
+
+
+def test_when_a_retyped_date_must_carry_its_year():
+    """At the year confirmation a second yearless date is refused with need_year, naming it."""
+    context = Context(DEC_2, "ja", "console:test")
+    with pytest.raises(Invalid) as caught:
+        parse_discovered_again("12/26", context)
+    assert (caught.value.code, caught.value.params["typed"]) == ("need_year", "12/26")
+    assert parse_discovered_again("2025/12/26", context) == {
+        "at": "2025-12-26",
+        "typed": "2025/12/26",
+        "year_guessed": False,
+    }
+
+
+def test_when_the_year_question_is_asked_only_after_a_guess():
+    """The incident step discovered_year is passed by unless the typed date's year was guessed."""
+    dialog = INCIDENT
+    base = {"opened": {"opened_at": DEC_2.isoformat()}, "kind": "other"}
+    guessed = {**base, "discovered_at": {"at": "2025-12-25", "typed": "12/25", "year_guessed": True}}
+    plain = {**base, "discovered_at": {"at": "2026-11-25", "typed": "11/25", "year_guessed": False}}
+    assert current_step(dialog, guessed).id == "discovered_year"
+    assert current_step(dialog, plain).id == "data"
+    assert current_step(dialog, {**base, "discovered_at": "yesterday"}).id == "data"
+    assert current_step(dialog, {**guessed, "discovered_year": "yes"}).id == "data"

@@ -136,7 +136,11 @@ VARIANTS = {
     ],
     "incident/checklist": [{}, {"items": incident_view(discovered_at=_FORTY_DAYS_AGO)["checklist"]}],
     "incident/reminder": [{}, {"item": {**_INCIDENT["checklist"][0], "overdue": True, "due": "2026-10-17"}}],
-    "incident/document": [{}, incident_view(kind="lost_device", discovered_at=_FORTY_DAYS_AGO)],
+    "incident/document": [
+        {},
+        incident_view(kind="lost_device", discovered_at=_FORTY_DAYS_AGO),
+        incident_view(kind="missent", encrypted="yes", contractor="we_are_contractor"),
+    ],
     "staff/incident_summary": [{}, incident_view(kind="lost_device", discovered_at=_FORTY_DAYS_AGO)],
 }
 
