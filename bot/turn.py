@@ -6,7 +6,6 @@ slots (dialogs/forms.py), never stored.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,6 @@ from dialogs.forms import (
     is_started,
     match_many,
     match_option,
-    normalise,
     without,
 )
 from dialogs.handoff import wants_staff
@@ -45,18 +43,13 @@ from dialogs.steps import (
     Show,
     options_of,
 )
+from dialogs.words import FAQ, INCIDENT, QUOTE, UNSURE, read_intent
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from bot.engine import Engine
     from bot.store import Transaction
-
-
-@lru_cache(maxsize=32)
-def _folded(words: tuple[str, ...]) -> tuple[str, ...]:
-    """Keywords folded once, not on every message."""
-    return tuple(normalise(word) for word in words)
 
 
 class Turn:
@@ -151,11 +144,13 @@ class Turn:
         elif text.strip().startswith("/"):
             await self.on_command(*parse_command(text))
         else:
-            target = self.keyword_dialog(text)
+            target = self.intent_dialog(text)
             # In the dialog already, the words are an answer; resting on its finished menu, they
             # are news: a new report (a menu takes no free text anyway).
             active = self.state["active"]
             if target is not None and (target != active or is_finished(self.dialog, self.slots)):
+                if target == FAQ:  # a question about cover: its answer, then the other topics
+                    self.say("faq/what_is_covered")
                 await self.goto(target)
             elif wants_staff(text):
                 await handoff.open_ticket(self)
@@ -168,7 +163,7 @@ class Turn:
         command = parse_command(text)[0] if kind == "text" and text.strip().startswith("/") else None
         if (kind == "tap" and text == handoff.BACK) or command == "bot":
             await handoff.leave(self, by="user")
-        elif command == "incident" or (kind == "text" and self.keyword_dialog(text) == "incident"):
+        elif command == "incident" or (kind == "text" and read_intent(text) == INCIDENT):
             await handoff.relay_from_user(self)  # staff see it too; the ticket stays open
             self.state.pop("handoff")
             await self.goto("incident")
@@ -179,12 +174,17 @@ class Turn:
         else:
             await handoff.relay_from_user(self)
 
-    def keyword_dialog(self, text: str) -> str | None:
-        folded = normalise(text)
-        for dialog in self.engine.dialogs.values():
-            if any(word in folded for word in _folded(dialog.keywords)):
-                return dialog.name
-        return None
+    def intent_dialog(self, text: str) -> str | None:
+        """The dialog typed words point to (dialogs/words.py), where following them is right:
+        a question about cover only where no answer is expected (at a menu), and "漏えい" inside
+        the incident report is an answer, not a reason to ask whether it happened."""
+        intent = read_intent(text)
+        at_rest = isinstance(current_step(self.dialog, self.slots), Menu)
+        if intent in (QUOTE, FAQ) and not at_rest:
+            return None
+        if intent == UNSURE and self.state["active"] == INCIDENT and not at_rest:
+            return None
+        return intent
 
     # -- commands ----------------------------------------------------------------------------------
 
@@ -281,6 +281,9 @@ class Turn:
                 return
             await self.apply(step.action(option, MappingProxyType(self.slots)))
             return
+        if isinstance(step, Choose) and option in step.actions:
+            await self.apply(step.actions[option])
+            return
         self.slots[step.slot] = option
         await self.advance()
 
@@ -376,6 +379,8 @@ class Turn:
 
     def options(self, step: Choose | MultiChoose | Menu) -> tuple[str, ...]:
         codes = options_of(step, MappingProxyType(self.slots))
+        if isinstance(step, Choose):
+            codes = (*codes, *step.actions)
         if isinstance(step, Menu) and step is self.dialog.steps[-1] and self.state["suspended"]:
             codes = (*codes, RESUME)
         return codes
@@ -394,6 +399,8 @@ class Turn:
         group, name = step.labels, code
         if code == RESUME:  # "back to my quote": named after the dialog it returns to
             group, name = "menu", f"resume_{self.state['suspended'][-1]}"
+        elif isinstance(step, Choose) and code in step.actions:
+            group = "menu"
         return self.engine.texts.label(locale or self.lang, group, name)
 
     def prompt(self, *, edit: bool = False) -> None:

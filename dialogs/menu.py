@@ -1,4 +1,5 @@
-"""Where a conversation rests: the /start menu, coverage questions, and deleting one's data."""
+"""Where a conversation rests: the /start menu, coverage questions, deleting one's data, and the
+one-tap "has this happened to you?" after a message that only names an incident."""
 
 from __future__ import annotations
 
@@ -28,3 +29,11 @@ FAQ = Dialog("faq", steps=(Menu("topics", options=tuple(FAQ_ACTIONS), actions=FA
 PRIVACY_ACTIONS = {"delete_confirm": Command("forget"), "delete_keep": Goto("menu")}
 
 PRIVACY = Dialog("privacy", steps=(Menu("confirm", options=tuple(PRIVACY_ACTIONS), actions=PRIVACY_ACTIONS),))
+
+# A message that only names an incident ("漏えい"): did it happen, or is it a question?
+HAPPENED_ACTIONS = {"yes": Goto("incident"), "no": Goto("faq")}
+
+HAPPENED = Dialog(
+    "happened",
+    steps=(Menu("ask", options=tuple(HAPPENED_ACTIONS), actions=HAPPENED_ACTIONS, labels="happened"),),
+)

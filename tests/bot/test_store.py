@@ -44,7 +44,7 @@ async def finished_quote_and_ticket(chat: Chat) -> None:
     await chat.tap("retail")
     await chat.tap("rakuten")
     await chat.tap("done")
-    await chat.user("ランサムウェア")
+    await chat.user("ランサムウェアに感染しました")
 
 
 async def count(app, table: str, conversation: str) -> int:

@@ -27,7 +27,14 @@ from dialogs.forms import current_step
 
 _INTERNAL = re.compile(r"seeds/|\b\d{3}_\w+\.txt")
 LONG_TEXT = "長い文章です。" * 800  # 5,600 characters: more than Telegram lets anyone send
-FREE_TEXT = ("よろしくお願いします", "hello, what is this?")
+# Free text: plain, a bare incident word (asks whether it happened), questions about cover.
+FREE_TEXT = (
+    "よろしくお願いします",
+    "hello, what is this?",
+    "漏えい",
+    "ランサムウェアの補償はありますか",
+    "I want a quote for data leak insurance",
+)
 EXTRA_COMMANDS = ("/lang en", "/lang ja", "/frobnicate", "/START@quote_bot")
 
 
