@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from bot import handoff
 from bot.effects import EFFECTS
 from bot.state import HOME, new_state
-from dialogs.forms import is_started, normalise
+from dialogs.forms import is_finished, normalise
 from dialogs.incident import checklist_buttons
 
 if TYPE_CHECKING:
@@ -66,13 +66,41 @@ async def cmd_help(turn: Turn, args: str) -> None:
     turn.prompt()
 
 
+async def end_open_incident(turn: Turn, how: str) -> bool:
+    """An incident report left before its assessment ("withdrawn": opened by mistake,
+    "cancelled": /cancel): the record says so, and staff, if they were alerted, are told."""
+    slots = turn.state["forms"].get("incident", {}).get("slots", {})
+    opened = slots.get("opened")
+    if not opened or "assessed" in slots:
+        return False
+    ref = opened["incident_ref"]
+    found = await turn.tx.incident(ref)
+    if found is not None:
+        record = {**found[1], "status": how, "closed_at": turn.now.isoformat()}
+        await turn.tx.save_incident(ref, turn.inbound.conversation, record, turn.now)
+    if opened.get("staff_notified"):
+        params = {"incident_ref": ref, "how": how}
+        await EFFECTS["notify_staff"](turn, "staff/incident_withdrawn", params)
+    return bool(opened.get("staff_notified")) and turn.engine.staff is not None
+
+
 async def cmd_cancel(turn: Turn, args: str) -> None:
     name = turn.state["active"]
-    if is_started(turn.dialog, turn.slots):
+    if name != HOME and not is_finished(turn.dialog, turn.slots):
+        staff_told = await end_open_incident(turn, "cancelled") if name == "incident" else False
         turn.state["forms"].pop(name, None)
-        turn.say("common/cancelled", dialog=name)
+        turn.say("common/cancelled", dialog=name, staff_told=staff_told)
     else:
         turn.say("common/nothing_to_cancel")
+    turn.state["active"] = HOME
+    await turn.advance()
+
+
+async def cmd_withdraw(turn: Turn, args: str) -> None:
+    """The report was opened by mistake (a button on its first question): take it back."""
+    staff_told = await end_open_incident(turn, "withdrawn")
+    turn.state["forms"].pop("incident", None)
+    turn.say("common/withdrawn", staff_told=staff_told)
     turn.state["active"] = HOME
     await turn.advance()
 
@@ -127,5 +155,6 @@ COMMANDS = {
     "staff": cmd_staff,
     "bot": cmd_bot,
 }
-# What only a button may do, after a confirmation (a menu's Command action), never typed.
-CONFIRMED = {"forget": cmd_forget}
+# What only a button may do (a step's Command action), never typed: deleting everything (after
+# its confirmation), withdrawing a report opened by mistake.
+CONFIRMED = {"forget": cmd_forget, "withdraw": cmd_withdraw}

@@ -235,7 +235,13 @@ INCIDENT = Dialog(
     "incident",
     steps=(
         Compute("opened", run=open_record, slot="opened"),
-        Choose("kind", options=KIND_OPTIONS, labels="incident_kind", slot="kind"),
+        Choose(
+            "kind",
+            options=KIND_OPTIONS,
+            labels="incident_kind",
+            slot="kind",
+            actions={"withdraw": Command("withdraw")},  # opened by mistake: one tap takes it back
+        ),
         Choose(
             "discovered",
             options=WHEN_OPTIONS,

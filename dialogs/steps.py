@@ -144,6 +144,9 @@ class Choose:
     parse: Parse | None = None
     examples: tuple[str, ...] = ()  # typed answers `parse` takes (a date), for the walk test
     ask_if: Callable[[Slots], bool] | None = None
+    # Extra buttons that act instead of answering (labels in the "menu" group), listed last:
+    # {"withdraw": Command("withdraw")} lets a report opened by mistake be withdrawn in one tap.
+    actions: Mapping[str, Action] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,8 @@ COMMON = {
     "allowed": ("retail", "wholesale"),
     "incident_ref": "I-20261122-0001",
     "staff_notified": True,
+    "staff_told": True,
+    "how": "withdrawn",
     # incident templates
     **_INCIDENT,
     "items": _INCIDENT["checklist"],
