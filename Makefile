@@ -20,8 +20,10 @@ chat: $(STAMP)
 telegram: $(STAMP)
 	$(BIN)/quotebot telegram
 
+# The tests run on SQLite and on a throwaway PostgreSQL cluster that .ci/postgres starts and stops
+# (skipped without PostgreSQL installed, except in CI). `.ci/postgres start DIR` keeps one running.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	bash .ci/postgres run $(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check --quiet .
 
