@@ -113,12 +113,16 @@ def _plain(value):
 
 def quote(book: RateBook, request: QuoteRequest) -> Quote:
     """All that the published tables say about this merchant."""
-    declined = _declines(book, request)
-    if declined:
-        return Quote(request, declined=declined)
+    declined: tuple[Decline, ...] = ()
     offers, referrals = [], []
     for table in book.banded:
         if not _eligible(table, request):
+            continue
+        refused = _declines(book, request) if table.product == book.declines.product else ()
+        if refused:  # seed 004 rules out this product only; its agent can still be asked
+            declined += refused
+            contact = book.declines.contact
+            referrals.append(Referral(table.product, "declined_ask_agent", contact.reachable_at, contact.id))
             continue
         band = table.band_for(request.revenue_yen)
         if band is None:
@@ -144,15 +148,16 @@ def quote(book: RateBook, request: QuoteRequest) -> Quote:
     rates = tuple(
         RateSource(t.product, t.source, t.effective_date) for t in book.products if t.product in named
     )
-    return Quote(request, offers=tuple(offers), referrals=tuple(referrals), rates=rates)
+    return Quote(request, offers=tuple(offers), referrals=tuple(referrals), declined=declined, rates=rates)
 
 
 def _declines(book: RateBook, request: QuoteRequest) -> tuple:
-    reasons = []
+    """Seed 004's conditions, for the one product they belong to (book.declines.product)."""
+    product, reasons = book.declines.product, []
     if request.industry in book.declines.excluded_industries:
-        reasons.append(Decline(None, f"excluded_industry_{request.industry}"))
+        reasons.append(Decline(product, f"excluded_industry_{request.industry}"))
     if request.revenue_yen > book.declines.max_revenue_yen:
-        reasons.append(Decline(None, "revenue_above_max"))
+        reasons.append(Decline(product, "revenue_above_max"))
     return tuple(reasons)
 
 

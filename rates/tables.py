@@ -103,11 +103,13 @@ class ReferenceTable:
 
 @dataclass(frozen=True)
 class Declines:
-    """Who cannot be insured at all (seed 004)."""
+    """Who cannot take out the 三井住友海上 product (seed 004); other products are unaffected."""
 
     source: str
     excluded_industries: frozenset[str]
     max_revenue_yen: int
+    product: str = "rakuten_group"  # the one product these conditions belong to
+    contact: Contact | None = None  # still named to a declined merchant
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,9 @@ def load_rates(directory: Path = TABLES_DIR) -> RateBook:
     contacts = _load_contacts(directory / "contacts.toml")
     banded = tuple(_banded(directory / f"{p}.toml", contacts) for p in BANDED_PRODUCTS)
     reference = tuple(_reference(directory / f"{p}.toml", contacts) for p in REFERENCE_PRODUCTS)
-    return RateBook(banded=banded, reference=reference, declines=_declines(directory / "declines.toml"))
+    products = {t.product for t in (*banded, *reference)}
+    declines = _declines(directory / "declines.toml", contacts, products)
+    return RateBook(banded=banded, reference=reference, declines=declines)
 
 
 class _Reader:
@@ -308,12 +312,18 @@ def _reference(path: Path, contacts: Mapping[str, Contact]) -> ReferenceTable:
     return table
 
 
-def _declines(path: Path) -> Declines:
+def _declines(path: Path, contacts: Mapping[str, Contact], products: set[str]) -> Declines:
     reader = _open(path)
     industries = frozenset(reader.take("excluded_industries", list))
     unknown = industries - set(INDUSTRIES)
     if unknown:
         raise reader.fail(f"unknown industries {sorted(unknown)}")
-    declines = Declines(reader.take("source", str), industries, reader.money("max_revenue_yen"))
+    source, limit = reader.take("source", str), reader.money("max_revenue_yen")
+    product, contact_id = reader.take("product", str), reader.take("contact", str)
+    if product not in products:
+        raise reader.fail(f"product {product!r} has no table")
+    if contact_id not in contacts:
+        raise reader.fail(f"contact {contact_id!r} is not in contacts.toml")
+    declines = Declines(source, industries, limit, product, contacts[contact_id])
     reader.done()
     return declines

@@ -31,10 +31,11 @@ def test_cli_issue_example_json(capsys):
 
 
 def test_cli_json_for_a_decline_and_a_referral(capsys):
-    """A public body gets declined with product null; above 10億 a rakuten merchant is referred."""
-    main(["quote", "--revenue", "1億", "--industry", "public_body", "--channels", "other", "--json"])
+    """A public body with a Rakuten shop is declined for the 三井住友海上 scheme only (seed 004);
+    above 10億 a rakuten merchant is referred."""
+    main(["quote", "--revenue", "1億", "--industry", "public_body", "--channels", "rakuten", "--json"])
     declined = json.loads(capsys.readouterr().out)["declined"]
-    assert declined == [{"product": None, "reason": "excluded_industry_public_body"}]
+    assert declined == [{"product": "rakuten_group", "reason": "excluded_industry_public_body"}]
     main(["quote", "--revenue", "12億", "--industry", "retail", "--channels", "rakuten", "--json"])
     referrals = json.loads(capsys.readouterr().out)["referrals"]
     assert {

@@ -231,14 +231,17 @@ async def test_quote_myquotes_lists_saved_quotes(chat):
 
 
 async def test_quote_declined_industry_says_why(chat):
-    """A public body is told it cannot join, with the reason, and offered nothing."""
+    """A public body with a Rakuten shop is told it cannot join the 三井住友海上 scheme, with the
+    reason and the agent's number (seed 000/004), and still sees the other products (issue 9)."""
     await chat.user("/quote")
     await chat.user("3億")
     await chat.tap("public_body")
-    await chat.tap("b2b")
+    await chat.tap("rakuten")
     await chat.tap("done")
     assert "官公庁・地方公共団体・独立行政法人は加入の対象外です" in chat.text
-    assert "月額" not in chat.text
+    assert "0120-994-294" in chat.text
+    assert "https://www.sompo-japan.co.jp/hinsurance/cyberrisk/" in chat.text
+    assert "ご案内できる保険はありません" not in chat.text
 
 
 async def test_quote_above_ceiling_refers_to_the_agent(chat):

@@ -162,19 +162,38 @@ def test_pricing_sme_other_industries_get_a_referral_only():
 
 @pytest.mark.parametrize("industry", ["public_body", "consumer_lender_unlisted", "mutual_aid_ceremony"])
 def test_pricing_excluded_industries_are_declined(industry):
-    """Seed 004's ineligible businesses get no offer and no referral, with the reason."""
+    """Seed 004's ineligible businesses cannot take out the 三井住友海上 product (the Rakuten scheme,
+    サイバープロテクター) — with the reason and the agent's 0120-994-294 (seed 000) — while the
+    other products still reach them (issue 9): here Sompo's page, as no figure is published."""
     result = run(100_000_000, industry)
-    assert (result.offers, result.referrals) == ((), ())
-    assert [(d.product, d.reason) for d in result.declined] == [(None, f"excluded_industry_{industry}")]
+    assert [(d.product, d.reason) for d in result.declined] == [
+        ("rakuten_group", f"excluded_industry_{industry}")
+    ]
+    assert not [o for o in result.offers if o.product == "rakuten_group"]
+    assert [(r.product, r.reason, r.contact) for r in result.referrals] == [
+        ("rakuten_group", "declined_ask_agent", "0120-994-294"),
+        ("sme_cyber", "industry_not_published", "https://www.sompo-japan.co.jp/hinsurance/cyberrisk/"),
+    ]
+
+
+def test_pricing_excluded_industry_off_rakuten_sees_no_ms_decline():
+    """A public body that sells no Rakuten shop is not eligible for the scheme anyway: no decline
+    line, and Sompo still refers it (seed 004 belongs to the 三井住友海上 product only)."""
+    result = run(100_000_000, "public_body", ("b2b",))
+    assert result.declined == ()
+    assert [r.product for r in result.referrals] == ["sme_cyber"]
 
 
 @pytest.mark.parametrize(("revenue", "declined"), [(500_000_000_000, False), (500_000_000_001, True)])
 def test_pricing_revenue_above_500_billion_is_declined(revenue, declined):
-    """5,000億円 is still insurable (via referral); one yen more is declined."""
+    """5,000億円 is still insurable (via referral); one yen more rules out the 三井住友海上 product
+    only (seed 004 ③): Sompo's indicative retail figure (8,140円 at 5億, seed 002) still shows."""
     result = run(revenue)
     assert bool(result.declined) is declined
+    assert [o.monthly_premium_yen for o in result.offers if o.product == "sme_cyber"] == [8_140]
     if declined:
-        assert result.offers == () and result.declined[0].reason == "revenue_above_max"
+        assert [(d.product, d.reason) for d in result.declined] == [("rakuten_group", "revenue_above_max")]
+        assert not [o for o in result.offers if o.product == "rakuten_group"]
 
 
 def test_pricing_json_shape_for_the_issue_example():
