@@ -20,6 +20,8 @@ LOCALES = ("ja", "en")
 DEFAULT_LOCALE = "ja"
 TEMPLATES_DIR = ROOT / "templates"
 SUFFIX = ".j2"
+# Label groups a locale fills only where it needs to (short forms that fall back to the label).
+PARTIAL_GROUPS = frozenset({"line"})
 
 
 class TextError(LookupError):
@@ -133,6 +135,8 @@ class Texts:
                 diff = set(self.keys(locale)) ^ set(self.keys(reference))
                 raise TextError(f"templates differ between {locale} and {reference}: {sorted(diff)}")
             for group, entries in self._labels[reference].items():
+                if group in PARTIAL_GROUPS:
+                    continue
                 other = self._labels[locale].get(group, {})
                 if set(entries) != set(other):
                     diff = sorted(set(entries) ^ set(other))
