@@ -12,7 +12,7 @@ from bot import handoff
 from bot.effects import EFFECTS
 from bot.state import HOME, new_state
 from dialogs.forms import is_finished, normalise
-from dialogs.incident import checklist_buttons
+from dialogs.incident import checklist_buttons, today_jst
 
 if TYPE_CHECKING:
     from bot.turn import Turn
@@ -44,7 +44,8 @@ async def cmd_checklist(turn: Turn, args: str) -> None:
         turn.say("incident/none")
     else:
         ref, items = record["ref"], record["checklist"]
-        turn.say_buttons("incident/checklist", checklist_buttons(ref, items), ref=ref, items=items)
+        buttons = checklist_buttons(ref, items)
+        turn.say_buttons("incident/checklist", buttons, ref=ref, items=items, today=today_jst(turn.now))
     turn.prompt()
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.markup import to_plain
 from bot.messages import Document, Reply, reply_payload
-from dialogs.incident import checklist_buttons
+from dialogs.incident import checklist_buttons, today_jst
 
 if TYPE_CHECKING:
     from bot.turn import Turn
@@ -109,6 +109,7 @@ async def toggle_checklist(turn: Turn, ref: str, item_id: str, done: bool | None
         edit=True,
         ref=ref,
         items=record["checklist"],
+        today=today_jst(turn.now),
     )
 
 

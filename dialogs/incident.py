@@ -22,6 +22,7 @@ from dialogs.incident_rules import (
     CONTRACTOR,
     DATA,
     INSURANCE,
+    JST,
     KINDS,
     PEOPLE,
     TRISTATE,
@@ -151,6 +152,11 @@ def checklist_buttons(ref: str, items: list[dict]) -> tuple[Button, ...]:
     )
 
 
+def today_jst(now: datetime) -> str:
+    """Today's JST date (ISO): the checklist marks a date before it as passed when shown."""
+    return now.astimezone(JST).date().isoformat()
+
+
 def _iso(value):
     return value.isoformat() if value is not None else None
 
@@ -208,7 +214,7 @@ def assess(answers: Slots, context: Context) -> Computed:
             Say("incident/actions", view),
             Say(
                 "incident/checklist",
-                {"ref": ref, "items": items},
+                {"ref": ref, "items": items, "today": today_jst(context.now)},
                 buttons=checklist_buttons(ref, items),
             ),
         ),
@@ -270,4 +276,4 @@ INCIDENT = Dialog(
     keywords=KEYWORDS,
 )
 
-__all__ = ["INCIDENT", "Invalid", "checklist_buttons", "parse_discovered"]
+__all__ = ["INCIDENT", "Invalid", "checklist_buttons", "parse_discovered", "today_jst"]

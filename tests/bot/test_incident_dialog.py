@@ -1100,3 +1100,31 @@ async def test_incident_staff_messages_escape_html_in_user_names(staff_app, cloc
     await report(chat)
     for message in await staff_messages(staff_app, clock):
         assert "&lt;b&gt;x&lt;/b&gt;" in message and "<b>x</b>" not in message
+
+
+async def test_incident_checklist_shown_after_a_date_passed_says_so(chat, clock, lang):
+    """/checklist on 11/26, after the 11/25 preliminary target (found 11/21), marks that date as
+    passed; the final report's day 60 (1/19) is not marked (dates by hand, day 1 = 11/21)."""
+    await report(chat, lang)
+    clock.now = at(11, 26, 10, 0)
+    await chat.user("/checklist")
+    text = said(chat, "incident/checklist")
+    late = pick(lang, "期限を過ぎています。今すぐ", "already passed, do it now")
+    prelim_line = next(line for line in text.splitlines() if day(lang, "11-25") in line)
+    final_line = next(
+        line for line in text.splitlines() if pick(lang, "2027年1月19日", "19 Jan 2027") in line
+    )
+    assert late in prelim_line and late not in final_line
+
+
+async def test_incident_document_lists_the_conditions_of_a_not_required_verdict(chat, lang):
+    """The record file repeats a "not required" verdict with the conditions it rests on (規則7条1〜4号)."""
+    await report(chat, lang, kind="missent", data=("names_contacts",))
+    text = document_of(chat).content.decode("utf-8")
+    assert (
+        pick(
+            lang, "次の条件がすべて当てはまる場合に限ります", "only if every one of these conditions is true"
+        )
+        in text
+    )
+    assert pick(lang, "本人の数が1,000人以下である", "1,000 people or fewer are affected") in text

@@ -1303,3 +1303,40 @@ def test_incident_insurer_claims_not_in_seeds_are_hedged(insurance):
     codes = insurer_requirements(facts(insurance=insurance))
     assert "late_notice_may_reduce_payout_hedged" in codes
     assert "consulting_costs_prior_approval" not in codes
+
+
+@given(any_facts)
+def test_incident_no_answer_is_told_not_required_where_the_law_requires(f):
+    """Issue 9's "done when", from the law text: 法26条1項 / 規則7条 require a report whenever
+    personal data meets case 1 (sensitive), 2 (card number, bank/payment login), 3 (an attack,
+    ransomware, insider, card leak) or 4 (over 1,000), unless 7条1号's strong encryption protects
+    it — which domain.md (2026-12) allows only for a lost device or a mis-sent file. The My Number
+    rule (2025-04-01) likewise for improper purpose or more than 100 people."""
+    personal = (
+        f.data
+        & {
+            "names_contacts",
+            "card_numbers",
+            "card_last4_expiry",
+            "account_passwords",
+            "other_logins",
+            "my_number",
+            "sensitive",
+        }
+        or f.kind == "card_leak"
+    )
+    case = (
+        "sensitive" in f.data
+        or f.data & {"card_numbers", "account_passwords"}
+        or f.kind in {"unauthorized_access", "ransomware", "insider", "card_leak"}
+        or f.people == "over_1000"
+    )
+    exemptable = f.encrypted == "yes" and f.kind in {"lost_device", "missent"}
+    if personal and case and not exemptable:
+        assert ppc_determination(f).status != "not_required"
+    mn_case = f.kind in {"unauthorized_access", "ransomware", "insider", "card_leak"} or f.people in {
+        "101_to_1000",
+        "over_1000",
+    }
+    if "my_number" in f.data and mn_case and not exemptable:
+        assert mynumber_determination(f).status != "not_required"
