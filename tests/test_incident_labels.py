@@ -36,6 +36,7 @@ from dialogs.incident_rules import (
     report_items,
 )
 from dialogs.incident_steps import FIRST_AID, INSURER_CODES, TYPE_STEP_CODES
+from tests.support.samples import sample_params, variants
 
 TEXTS = Texts()
 JST = ZoneInfo("Asia/Tokyo")
@@ -269,3 +270,27 @@ def test_incident_labels_first_aid_is_short_in_japanese():
 def test_incident_labels_start_up_check_passes():
     """Both locales define the same incident groups and keys, so the start-up check passes."""
     TEXTS.check()
+
+
+SEED_NUMBERS = ("0120-258-189", "0120-362-119")  # seed 000 (MS&AD desk), seed 001 (LAC)
+SOMPO_HEDGE = {"ja": "ご確認ください", "en": "check the number"}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize(
+    "key", ["incident/first_aid", "handoff/opened", "handoff/unavailable", "handoff/no_answer"]
+)
+def test_incident_sompo_number_comes_after_the_seed_numbers_and_is_hedged(locale, key):
+    """domain.md §6 (2026-12): 0120-318-258 is on no seed, only a third-party page: wherever a
+    merchant reads it, it follows the two seed numbers and carries a hedge, never alone."""
+    for params in variants(key):
+        text = to_plain(TEXTS.render(locale, key, **sample_params(key) | params))
+        assert_sompo_after_seeds_and_hedged(locale, text)
+
+
+def assert_sompo_after_seeds_and_hedged(locale: str, text: str) -> None:
+    if "0120-318-258" not in text:
+        return
+    sompo = text.index("0120-318-258")
+    assert all(0 <= text.find(n) < sompo for n in SEED_NUMBERS)
+    assert SOMPO_HEDGE[locale] in text[sompo : sompo + 120]
