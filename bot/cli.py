@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the web server ($QUOTEBOT_LISTEN): LINE webhooks, Telegram when its token is set"
     )
     s.add_argument("--db", help=f"SQLite file (default: $QUOTEBOT_DB or {DEFAULT_DB})")
+
+    h = commands.add_parser(
+        "health", help="ask the running server ($QUOTEBOT_LISTEN) for /healthz; exit 0 when healthy, 1 if not"
+    )
+    h.add_argument("--timeout", type=float, default=4.0, help="seconds to wait for the answer (default 4)")
     return parser
 
 
@@ -147,6 +152,29 @@ async def _serve(args) -> None:
     await serve(os.environ, db_path=args.db)
 
 
+def _health(args) -> int:
+    """The Docker HEALTHCHECK: GET /healthz on the listen address; its one line, and 0 or 1."""
+    import urllib.error
+    import urllib.request
+
+    from bot.web import web_settings
+
+    settings = web_settings(os.environ)
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{settings.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            print(response.read().decode().strip())
+            return 0
+    except urllib.error.HTTPError as e:
+        print(e.read().decode(errors="replace").strip() or f"HTTP {e.code}")
+        return 1
+    except OSError as e:
+        print(f"quotebot health: no answer from {url} ({type(e).__name__})", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -161,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             print(asyncio.run(_purge(args)))
         elif args.command == "telegram":
             asyncio.run(_telegram(args))
+        elif args.command == "health":
+            return _health(args)
         elif args.command == "serve":
             asyncio.run(_serve(args))
         return 0

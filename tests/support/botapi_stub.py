@@ -14,6 +14,8 @@ import json
 import re
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +25,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .botapi_world import THREAD_NOT_FOUND, ApiError, Sent, World, commands_key
 
 CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+WEBHOOK_ACTIVE = (
+    "Conflict: can't use getUpdates method while webhook is active;"
+    " use deleteWebhook to delete the webhook first"
+)
 # PTB sends str values as they are, so "123" or "true" in these must not be JSON-decoded.
 _STRING_PARAMS = frozenset(
     {"text", "caption", "parse_mode", "name", "icon_custom_emoji_id", "callback_query_id"}
@@ -82,6 +88,12 @@ class BotApiStub:
         self._pushed: dict[int, dict] = {}
         self._failures: list[_Failure] = []
         self._next_update_id, self._poll_generation, self._closed = 10_001, 0, False
+        # setWebhook's url, secret_token and allowed_updates; None: the bot long-polls.
+        self.webhook: dict | None = None
+        self.deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status) per webhook POST
+        self._held: dict[str, threading.Event] = {}
+        self._waiting: dict[str, int] = {}
+        self._deliverer: threading.Thread | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.stub = self  # type: ignore[attr-defined]
         self.port: int = self._server.server_address[1]
@@ -103,9 +115,13 @@ class BotApiStub:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        for gate in list(self._held.values()):
+            gate.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        if self._deliverer is not None:
+            self._deliverer.join(timeout=5)
 
     # ---- inspecting -------------------------------------------------------------------------
 
@@ -162,6 +178,22 @@ class BotApiStub:
         """Staff deleted the topic in the app: sends to it now get 'message thread not found'."""
         with self._cond:
             self._world.chat(chat_id).topics.pop(thread_id, None)
+
+    def hold(self, method: str) -> None:
+        """Calls of ``method`` wait (unrecorded, unanswered) until ``release(method)``."""
+        with self._cond:
+            self._held[method.lower()] = threading.Event()
+
+    def release(self, method: str) -> None:
+        with self._cond:
+            gate = self._held.pop(method.lower(), None)
+        if gate is not None:
+            gate.set()
+
+    def held_waiting(self, method: str) -> int:
+        """How many calls of ``method`` are waiting at the hold right now."""
+        with self._cond:
+            return self._waiting.get(method.lower(), 0)
 
     def fail_next(
         self,
@@ -287,7 +319,7 @@ class BotApiStub:
         return self.wait_for(enough, timeout, f"{count} message(s) sent to chat {chat_id}")
 
     def wait_until_confirmed(self, update_id: int, timeout: float = 10.0) -> None:
-        """Until the bot fetched the update and a later getUpdates offset confirmed it."""
+        """Until the bot confirmed the update: a later getUpdates offset, or a 2xx to its webhook POST."""
 
         def confirmed(stub: BotApiStub) -> bool:
             pending = any(p.update["update_id"] == update_id for p in stub._pending)
@@ -322,6 +354,15 @@ class BotApiStub:
     def _handle(self, token: str, method: str, params: dict, files: dict) -> tuple[int, dict]:
         if token != self.token:
             return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+        with self._cond:
+            gate = self._held.get(method.lower())
+            if gate is not None:
+                self._waiting[method.lower()] = self._waiting.get(method.lower(), 0) + 1
+                self._cond.notify_all()
+        if gate is not None:
+            gate.wait()
+            with self._cond:
+                self._waiting[method.lower()] -= 1
         with self._cond:
             call = Call(method, params, {k: v[:2] for k, v in files.items()}, time.time())
             self._calls.append(call)
@@ -360,6 +401,8 @@ class BotApiStub:
 
     def _api_getupdates(self, p: dict, files: dict) -> list[dict]:
         """Long poll. An update stays pending until delivered and passed by a later offset."""
+        if self.webhook is not None:
+            raise ApiError(409, WEBHOOK_ACTIVE)
         offset, limit = int(p.get("offset") or 0), min(max(int(p.get("limit") or 100), 1), 100)
         deadline = time.monotonic() + min(float(p.get("timeout") or 0), self.max_poll_wait)
         self._poll_generation += 1
@@ -385,9 +428,73 @@ class BotApiStub:
     def _api_deletewebhook(self, p: dict, files: dict) -> bool:
         if p.get("drop_pending_updates"):
             self._pending.clear()
+        self.webhook = None
         return True
 
-    _api_setwebhook = _api_deletewebhook
+    def _api_setwebhook(self, p: dict, files: dict) -> bool:
+        """Telegram's rules: an https URL (the stub takes http on loopback), a secret of
+        1-256 A-Z a-z 0-9 _ -; from now on updates are POSTed there, not given to getUpdates."""
+        url = p["url"]
+        if not url:
+            return self._api_deletewebhook(p, files)
+        secret = p.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise ApiError(400, "Bad Request: secret token contains unallowed characters")
+        if not re.match(r"https://|http://(127\.0\.0\.1|localhost)[:/]", url):
+            raise ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        if p.get("drop_pending_updates"):
+            self._pending.clear()
+        self.webhook = {"url": url, "secret_token": secret, "allowed_updates": p.get("allowed_updates")}
+        for pending in self._pending:
+            pending.delivered = False
+        if self._deliverer is None:
+            self._deliverer = threading.Thread(target=self._deliver_forever, daemon=True)
+            self._deliverer.start()
+        return True
+
+    def _api_getwebhookinfo(self, p: dict, files: dict) -> dict:
+        info = {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._pending)}
+        if self.webhook is not None:
+            info |= {"url": self.webhook["url"], "max_connections": 40}
+            if self.webhook["allowed_updates"]:
+                info["allowed_updates"] = self.webhook["allowed_updates"]
+        return info
+
+    def _deliver_forever(self) -> None:
+        """Like Telegram: POST each pending update to the webhook, oldest first, with the secret
+        header; a 2xx confirms it, anything else (or no answer) means trying again shortly."""
+        while True:
+            with self._cond:
+                while not self._closed and (self.webhook is None or not self._pending):
+                    self._cond.wait(0.5)
+                if self._closed:
+                    return
+                pending = min(self._pending, key=lambda u: u.update["update_id"])
+                webhook = dict(self.webhook)
+            status = self._post(webhook, pending.update)
+            with self._cond:
+                self.deliveries.append((pending.update["update_id"], status))
+                if 200 <= status < 300 and pending in self._pending:
+                    self._pending.remove(pending)
+                    self._confirmed.add(pending.update["update_id"])
+                self._cond.notify_all()
+                if not 200 <= status < 300:
+                    self._cond.wait(0.2)
+
+    @staticmethod
+    def _post(webhook: dict, update: dict) -> int:
+        headers = {"Content-Type": "application/json"}
+        if webhook["secret_token"]:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = webhook["secret_token"]
+        body = json.dumps(update, ensure_ascii=False).encode()
+        request = urllib.request.Request(webhook["url"], data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as e:
+            return e.code
+        except OSError:  # refused, reset, timed out: the bot is down
+            return 0
 
     def _push_user_message(
         self,

