@@ -93,6 +93,7 @@ class BotApiStub:
         self.deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status) per webhook POST
         self._held: dict[str, threading.Event] = {}
         self._waiting: dict[str, int] = {}
+        self._dropped: set[int] = set()
         self._deliverer: threading.Thread | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.stub = self  # type: ignore[attr-defined]
@@ -184,9 +185,13 @@ class BotApiStub:
         with self._cond:
             self._held[method.lower()] = threading.Event()
 
-    def release(self, method: str) -> None:
+    def release(self, method: str, *, answer: bool = True) -> None:
+        """Let held calls through; ``answer=False``: they fail unrecorded, as if the connection
+        broke before Telegram got them (the caller was killed meanwhile)."""
         with self._cond:
             gate = self._held.pop(method.lower(), None)
+            if gate is not None and not answer:
+                self._dropped.add(id(gate))
         if gate is not None:
             gate.set()
 
@@ -363,6 +368,8 @@ class BotApiStub:
             gate.wait()
             with self._cond:
                 self._waiting[method.lower()] -= 1
+                if id(gate) in self._dropped:
+                    return 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}
         with self._cond:
             call = Call(method, params, {k: v[:2] for k, v in files.items()}, time.time())
             self._calls.append(call)

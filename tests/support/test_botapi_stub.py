@@ -358,3 +358,69 @@ def test_stub_redelivers_to_a_restarted_process_after_sigkill(stub, tmp_path):
     finally:
         first.kill()
     assert [r.text for r in replies] == [f"pid {first.pid}: 見積", f"pid {second.pid}: 見積"]
+
+
+def test_stub_webhook_delivers_with_the_secret_and_retries_until_2xx():
+    """setWebhook: updates are POSTed with the secret header, retried after a 500, then confirmed."""
+    import json as _json
+    import threading as _threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers, seen = [500, 200, 200], []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.headers.get("X-Telegram-Bot-Api-Secret-Token"), _json.loads(body)["update_id"]))
+            self.send_response(answers.pop(0) if answers else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    _threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{receiver.server_address[1]}/webhooks/telegram"
+    try:
+        with BotApiStub() as stub:
+            status, body = stub.call_api(
+                stub.token, "setWebhook", {"url": url, "secret_token": "abc_DEF-123"}, {}
+            )
+            assert status == 200 and body["result"] is True
+            first = stub.push_message(1, "hello")
+            stub.wait_until_confirmed(first)
+            second = stub.push_message(1, "again")
+            stub.wait_until_confirmed(second)
+            assert seen == [("abc_DEF-123", first), ("abc_DEF-123", first), ("abc_DEF-123", second)]
+            assert stub.deliveries == [(first, 500), (first, 200), (second, 200)]
+            status, body = stub.call_api(stub.token, "getUpdates", {}, {})
+            assert status == 409 and "webhook is active" in body["description"]
+            info = stub.call_api(stub.token, "getWebhookInfo", {}, {})[1]["result"]
+            assert info["url"] == url and info["pending_update_count"] == 0
+            stub.call_api(stub.token, "deleteWebhook", {}, {})
+            assert stub.call_api(stub.token, "getWebhookInfo", {}, {})[1]["result"]["url"] == ""
+            bad = stub.call_api(stub.token, "setWebhook", {"url": "http://example.com/x"}, {})
+            assert bad[0] == 400 and "HTTPS" in bad[1]["description"]
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
+def test_stub_hold_keeps_calls_waiting_until_released():
+    import threading as _threading
+
+    with BotApiStub() as stub:
+        stub.hold("sendMessage")
+        results = []
+        call = _threading.Thread(
+            target=lambda: results.append(
+                stub.call_api(stub.token, "sendMessage", {"chat_id": 5, "text": "x"}, {})
+            )
+        )
+        call.start()
+        stub.wait_for(lambda s: s.held_waiting("sendMessage") == 1, timeout=5)
+        assert stub.calls("sendMessage") == []
+        stub.release("sendMessage", answer=False)
+        call.join(5)
+        assert results[0][0] == 502 and stub.sent(5) == []
