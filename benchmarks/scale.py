@@ -111,9 +111,9 @@ class Filler:
                 ),
             )
             db.executemany(
-                "INSERT INTO processed_events (event_id, processed_at) VALUES (?, ?)",
+                "INSERT INTO inbox (event_id, conversation, received_at, done_at) VALUES (?, '', ?, ?)",
                 (
-                    (f"telegram:{self.next_update()}", stamps[n])
+                    (f"telegram:{self.next_update()}", stamps[n], stamps[n])
                     for n in range(first, total)
                     for _ in range(5)
                 ),
@@ -130,7 +130,7 @@ class Filler:
         with closing(sqlite3.connect(self.path)) as db:
             return {
                 table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                for table in ("conversations", "quotes", "transcript", "processed_events")
+                for table in ("conversations", "quotes", "transcript", "inbox")
             }
 
 
@@ -173,7 +173,7 @@ async def run() -> list[Result]:
             megabytes = path.stat().st_size / 2**20
             detail = (
                 f"median {fmt(ms(stats.median))} ms; {rows['transcript']:,} transcript rows,"
-                f" {rows['processed_events']:,} event ids, {megabytes:,.0f} MB (filled in {filled:.1f} s)"
+                f" {rows['inbox']:,} event ids, {megabytes:,.0f} MB (filled in {filled:.1f} s)"
             )
             metric = f"p95 per turn at {size:,} conversations"
             results.append(Result("scale", metric, ms(stats.p95), P95_TARGET, detail))

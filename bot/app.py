@@ -1,72 +1,139 @@
-"""Assemble the product from its parts: settings, data checked at start-up, store, engine."""
+"""The composition root: settings, start-up checks, store, engine, outbox worker, scheduled jobs.
+
+Every way of running the bot (`quotebot chat`, `quotebot telegram`, `quotebot serve`) builds the
+same `App`, lets its channels register their senders, and runs until stopped:
+
+    app = await open_app(db, env=os.environ)          # checks data, opens and migrates the store
+    channel = SomeChannel(app.engine, ...)             # registers its senders on app.engine.outbox
+    await app.run_until_stopped(channel.poll)          # or app.start() ... await app.close()
+
+Scheduled work needs no timer of its own: reminders and the no-answer notice are outbox rows
+with a not-before time, sent by the outbox worker when due; retention runs at start and daily.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import signal
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
 
 from bot.engine import Engine
 from bot.handoff import StaffSettings
-from bot.settings import ConfigError
-from bot.store import Store
+from bot.outbox import Sender, SlidingWindow
+from bot.settings import DEFAULT_DB, ConfigError, Settings, redact
+from bot.store import Store, open_store
 from bot.texts import Texts
 from dialogs import all_dialogs
-from dialogs.office_hours import OfficeHours
 from rates.coverage import JST
 from rates.tables import load_rates
 
-DEFAULT_DB = "./data/quotebot.db"
+__all__ = ["DEFAULT_DB", "App", "ConfigError", "configure_logging", "now_jst", "open_app"]
+
+log = logging.getLogger(__name__)
+PURGE_EVERY = 24 * 3600.0
 
 
 def now_jst() -> datetime:
     return datetime.now(JST)
 
 
-@dataclass
 class App:
-    engine: Engine
-    store: Store
+    def __init__(self, settings: Settings, store: Store, engine: Engine):
+        self.settings, self.store, self.engine = settings, store, engine
+        self.outbox = engine.outbox
+        self._tasks: list[asyncio.Task] = []
+
+    def register(self, route: str, sender: Sender, limit: Callable[[], SlidingWindow] | None = None) -> None:
+        """A channel's sender for its route (its name; "staff" for the staff desk)."""
+        self.outbox.register(route, sender, limit)
+
+    @property
+    def exports(self) -> Path:
+        """Where the console saves files (next to a SQLite database, else ./data/exports)."""
+        db = self.settings.db
+        folder = Path(db).resolve().parent if "://" not in db and db != ":memory:" else Path("data")
+        return folder / "exports"
+
+    async def start(self) -> None:
+        """Start the background work: the inbox runner, the outbox worker, retention."""
+        if self._tasks:
+            return
+        self._tasks = [
+            asyncio.create_task(self.engine.run(), name="inbox"),
+            asyncio.create_task(self.outbox.run(), name="outbox"),
+            asyncio.create_task(self._purge_daily(), name="purge"),
+        ]
+
+    async def _purge_daily(self) -> None:
+        while True:
+            try:
+                async with self.store.transaction() as tx:
+                    counts = await tx.purge(self.engine.clock(), self.settings.retention)
+                log.info("purged %s", counts)
+            except Exception:
+                log.exception("retention purge failed; trying again tomorrow")
+            await asyncio.sleep(PURGE_EVERY)
 
     async def close(self) -> None:
+        """Stop the background work and close the store (idempotent)."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.store.close()
 
-
-def staff_settings(env: Mapping[str, str]) -> StaffSettings:
-    """Office hours and how long a waiting user waits before being told nobody answered."""
-    minutes = env.get("QUOTEBOT_STAFF_ANSWER_MINUTES", "").strip() or "15"
-    if not minutes.isdigit() or int(minutes) < 1:
-        raise ConfigError("QUOTEBOT_STAFF_ANSWER_MINUTES must be a whole number of minutes (1 or more)")
-    return StaffSettings(OfficeHours.from_env(env), timedelta(minutes=int(minutes)))
-
-
-def retention(env: Mapping[str, str]) -> timedelta:
-    """How long an untouched conversation is kept (QUOTEBOT_RETENTION_DAYS, default 365)."""
-    days = env.get("QUOTEBOT_RETENTION_DAYS", "").strip() or "365"
-    if not days.isdigit() or int(days) < 1:
-        raise ConfigError("QUOTEBOT_RETENTION_DAYS must be a whole number of days (1 or more)")
-    return timedelta(days=int(days))
+    async def run_until_stopped(self, *channels: Callable[[], Awaitable[None]]) -> None:
+        """Start, run each channel's coroutine (a poller, a web server) until SIGINT or SIGTERM or
+        until one of them fails, then stop everything and close."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        running = [
+            asyncio.create_task(run(), name=getattr(run, "__qualname__", "channel")) for run in channels
+        ]
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait([stopping, *running], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopping and not task.cancelled() and task.exception():
+                    raise task.exception()
+        finally:
+            for task in [stopping, *running]:
+                task.cancel()
+            await asyncio.gather(stopping, *running, return_exceptions=True)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await self.close()
 
 
 async def open_app(
-    db_path: str | None = None,
+    db: str | None = None,
     *,
     env: Mapping[str, str] = os.environ,
     clock: Callable[[], datetime] = now_jst,
 ) -> App:
-    """Load and check every data file first, so a broken table or template stops start-up."""
-    staff = staff_settings(env)
+    """Read the settings and load and check every data file first, so a broken setting, table
+    or template stops start-up; then open (and migrate) the store."""
+    settings = Settings.from_env(env, db)
     rates = load_rates()
     texts = Texts()
     texts.check()
-    store = await Store.open(db_path or env.get("QUOTEBOT_DB") or DEFAULT_DB)
-    engine = Engine(
-        store,
-        texts,
-        all_dialogs(),
-        clock=clock,
-        data={"rates": rates},
-        staff=staff if env.get("TELEGRAM_STAFF_CHAT_ID", "").strip() else None,
-    )
-    return App(engine=engine, store=store)
+    staff = None
+    if settings.staff_chat_id is not None:
+        staff = StaffSettings(settings.office_hours, settings.answer_wait)
+    store = await open_store(settings.db)
+    engine = Engine(store, texts, all_dialogs(), clock=clock, data={"rates": rates}, staff=staff)
+    return App(settings, store, engine)
+
+
+def configure_logging(secrets: Iterable[str] = ()) -> None:
+    """INFO to stderr, with every secret replaced by <redacted>."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redact(*secrets)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every URL, token included

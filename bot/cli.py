@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 from datetime import date, datetime, timedelta
 
-from bot.app import DEFAULT_DB, open_app
+from bot.app import configure_logging, open_app
 from bot.markup import to_plain
-from bot.settings import ConfigError
+from bot.settings import DEFAULT_DB, ConfigError, Settings
 from bot.store import StoreError
 from bot.texts import DEFAULT_LOCALE, LOCALES, Texts
 from rates.amounts import AmountError, parse_yen
@@ -22,6 +23,8 @@ from rates.codes import CHANNELS, INDUSTRIES
 from rates.coverage import JST
 from rates.pricing import QuoteRequest, quote
 from rates.tables import RateTableError, load_rates
+
+log = logging.getLogger("bot.telegram")
 
 
 class UsageError(Exception):
@@ -115,30 +118,44 @@ async def _chat(args) -> None:
 
     app = await open_app(args.db)
     try:
-        await run_console(app.engine, user=args.user)
+        if sys.stdin.isatty():  # print reminders and staff answers when they fall due
+            await app.start()
+        await run_console(app.engine, user=args.user, exports=app.exports)
     finally:
         await app.close()
 
 
 async def _purge(args) -> str:
-    from bot.app import now_jst, retention
-
     if args.days is not None and args.days < 1:
         raise UsageError("quotebot purge: --days must be 1 or more")
-    keep = retention(os.environ) if args.days is None else timedelta(days=args.days)
     app = await open_app(args.db)
+    keep = app.settings.retention if args.days is None else timedelta(days=args.days)
     try:
         async with app.store.transaction() as tx:
-            counts = await tx.purge(now_jst(), keep)
+            counts = await tx.purge(app.engine.clock(), keep)
     finally:
         await app.close()
     return " ".join(f"{table}={n}" for table, n in counts.items())
 
 
 async def _telegram(args) -> None:
-    from bot.channels.telegram import run_telegram
+    """Long-poll Telegram until SIGINT or SIGTERM, then stop cleanly."""
+    from bot.channels.telegram import TelegramChannel, make_bot
 
-    await run_telegram(args.db)
+    settings = Settings.from_env(os.environ, args.db)
+    telegram = settings.telegram()  # no token: one line and exit 2, before anything starts
+    configure_logging(settings.secrets)
+    app = await open_app(args.db)
+    bot = make_bot(telegram.token, telegram.base_url)
+    channel = TelegramChannel(app.engine, bot, telegram.staff_chat_id)
+    try:
+        await bot.initialize()
+        await channel.register_commands()
+        log.info("polling %s as @%s", telegram.base_url, bot.username)
+        await app.run_until_stopped(channel.poll)
+    finally:
+        await app.close()
+        await bot.shutdown()
 
 
 async def _serve(args) -> None:

@@ -12,13 +12,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.markup import to_plain
-from bot.messages import Document, Reply, reply_payload
+from bot.messages import Document, Envelope, Reply, Staff
 from dialogs.incident import checklist_buttons, today_jst
 
 if TYPE_CHECKING:
     from bot.turn import Turn
-
-STAFF = "staff"
 
 
 def _day(turn: Turn) -> str:
@@ -48,7 +46,7 @@ async def notify_staff(turn: Turn, key: str, params: dict) -> dict[str, Any]:
         return {"staff_notified": False}
     who = {"user_name": turn.inbound.user_name, "channel": turn.inbound.channel}
     text = turn.engine.staff_text(key, **{**turn.step_results, **who, **params})
-    await turn.enqueue(STAFF, {"text": text})
+    await turn.enqueue(Envelope(Staff(), Reply(key, text), kind="alert"))
     return {"staff_notified": True}
 
 
@@ -67,9 +65,10 @@ async def schedule_reminders(turn: Turn, ref: str, items: list[dict]) -> dict[st
                 continue
             html = turn.render("incident/reminder", ref=ref, item=item)
             options = turn.button_options(checklist_buttons(ref, [item]))
-            payload = reply_payload(Reply("incident/reminder", html, options))
+            reminder = Reply("incident/reminder", html, actions=options)
+            tag = reminder_tag(ref, item["id"])
             await turn.enqueue(
-                turn.inbound.conversation, payload, not_before=at, tag=reminder_tag(ref, item["id"])
+                Envelope(turn.inbound.conversation, reminder, kind="reminder", not_before=at, tag=tag)
             )
     return {}
 
@@ -106,7 +105,7 @@ async def toggle_checklist(turn: Turn, ref: str, item_id: str, done: bool | None
     turn.say_buttons(
         "incident/checklist",
         checklist_buttons(ref, record["checklist"]),
-        edit=True,
+        replaces=True,
         ref=ref,
         items=record["checklist"],
         today=today_jst(turn.now),

@@ -1,26 +1,39 @@
-"""The engine: an inbound event in, state committed, rendered replies out.
+"""The engine: events in through the inbox, one turn per event, every message out through the outbox.
 
-Channels call `await engine.handle(inbound)` and send what comes back. One lock per
-conversation serialises its events; different conversations run concurrently. Inside the
-lock, one store transaction claims the event id (a redelivery is ignored), loads the
-conversation, runs the dialog turn and saves it, and only after the commit are the
-replies returned for sending, so no answer a user gave is ever lost.
+In: a channel calls `await engine.accept(inbounds)`. It returns once the events are committed
+to the store's inbox (a redelivered event id is ignored); only then may the channel tell the
+platform it has them. Each conversation's waiting events are then run one at a time, in order,
+by a task of that conversation; different conversations' tasks run concurrently (their
+transactions overlap where the store allows it: SQLite runs one transaction at a time, so only
+their sending and waiting overlap there).
+
+A turn is one transaction: it loads the conversation, runs the dialog step (bot/turn.py),
+saves the state, marks the event handled and writes every message the turn sends (its direct
+replies included) to the outbox. After the commit the outbox sends that turn's messages at
+once (`Outbox.flush`); its worker sends whatever is left after a crash, a 429 or a network
+error. So a crash at any point loses nothing: before the commit the event is still waiting in
+the inbox, after it the messages are waiting in the outbox.
+
+A turn that fails is rolled back; the event is then marked handled with the error and the user
+is told something went wrong (a bug would fail the same way again).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from bot.handoff import StaffSettings, on_staff_message
+from bot.handoff import StaffSettings, on_staff_message, staff_desk
 from bot.markup import to_plain
-from bot.messages import Inbound, Outcome, Reply, StaffInbound, reply_payload
-from bot.store import Store
+from bot.messages import Envelope, Inbound, Key, Notice, Reply, Staff
+from bot.outbox import Outbox
+from bot.state import new_state
+from bot.store import Store, Transaction
 from bot.texts import LOCALES, Texts
 from bot.turn import Turn
 from dialogs.steps import Dialog
@@ -29,6 +42,7 @@ log = logging.getLogger(__name__)
 
 # Telegram refuses longer messages anyway; a pasted novel in the console is cut here.
 MAX_INBOUND_CHARS = 4096
+SWEEP_SECONDS = 30.0  # look for waiting events nobody is running (after a failed store call)
 
 
 class Engine:
@@ -41,102 +55,175 @@ class Engine:
         clock: Callable[[], datetime],
         data: Mapping[str, Any],
         staff: StaffSettings | None = None,
+        outbox: Outbox | None = None,
     ):
         self.store = store
         self.texts = texts
         self.dialogs = dialogs
         self.clock = clock
         self.data = data  # loaded once at start-up (rate tables...), handed to dialog hooks
-        self.staff = staff  # None: no staff chat to alert or hand over to
-        # Set after a commit that queued outbox messages, so a channel's worker sends them at once.
-        self.outbox_ready = asyncio.Event()
-        self._locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self.staff = staff  # None: no staff desk to alert or hand over to
+        self.outbox = outbox or Outbox(store, clock)
+        self.live = False  # once started: accepted events are run at once, without settle()
+        self._running: dict[Key, asyncio.Task] = {}
+        self._dirty: set[Key] = set()  # events were accepted since the conversation's task looked
 
     def staff_text(self, key: str, **params: Any) -> str:
         """A message for staff, in the staff's language."""
         return self.texts.render(self.staff.locale if self.staff else "ja", key, **params)
 
-    def _lock(self, conversation: str) -> asyncio.Lock:
-        lock = self._locks.get(conversation)
-        if lock is None:
-            lock = self._locks[conversation] = asyncio.Lock()
-        return lock
+    # -- in ---------------------------------------------------------------------------------------
 
-    async def handle(self, inbound: Inbound) -> Outcome:
-        """Process one event exactly once and return what to send."""
-        if len(inbound.text) > MAX_INBOUND_CHARS:
-            inbound = replace(inbound, text=inbound.text[:MAX_INBOUND_CHARS])
-        async with self._lock(inbound.conversation):
-            try:
-                async with self.store.transaction() as tx:
-                    return await self._turn(tx, inbound, self.clock())
-            except Exception:
-                # Rolled back, event not marked: a redelivery may try again. The user hears of it.
-                log.exception("turn failed in %s", inbound.conversation)
-                lang = await self._language(inbound)
-                return Outcome((Reply("common/error", self.texts.render(lang, "common/error")),))
+    async def accept(self, inbounds: Iterable[Inbound]) -> int:
+        """Commit events to the inbox; how many were new. The channel may confirm them after."""
+        now, new = self.clock(), []
+        async with self.store.transaction() as tx:
+            for inbound in inbounds:
+                if len(inbound.text) > MAX_INBOUND_CHARS:
+                    inbound = replace(inbound, text=inbound.text[:MAX_INBOUND_CHARS])
+                if await tx.add_inbound(inbound, now) is None:
+                    log.info("ignored redelivered event %s", inbound.event_id)
+                else:
+                    new.append(inbound.conversation)
+        if self.live:
+            for key in dict.fromkeys(new):
+                self._run(key)
+        return len(new)
 
-    async def _language(self, inbound: Inbound) -> str:
-        """The conversation's language (an English user's error is in English), else the hint's."""
+    async def post(self, envelopes: Iterable[Envelope]) -> None:
+        """Messages a channel itself has to send (not a turn's): committed, then sent by the worker."""
+        now = self.clock()
+        async with self.store.transaction() as tx:
+            for envelope in envelopes:
+                await tx.enqueue(envelope, now)
+        self.outbox.wake.set()
+
+    # -- running turns ----------------------------------------------------------------------------
+
+    def _run(self, key: Key) -> asyncio.Task:
+        self._dirty.add(key)
+        task = self._running.get(key)
+        if task is None:
+            task = self._running[key] = asyncio.create_task(self._conversation(key), name=f"turns {key}")
+        return task
+
+    async def _conversation(self, key: Key) -> None:
+        """Run the conversation's waiting events in order, until there are none."""
+        try:
+            while True:
+                self._dirty.discard(key)
+                while await self.step(key):  # True while more events wait
+                    pass
+                if key not in self._dirty:  # no await between this check and leaving _running
+                    return
+        except Exception:
+            log.exception("turns of %s stopped; the sweep will try again", key)
+        finally:
+            self._running.pop(key, None)
+
+    async def settle(self, keys: Iterable[Key] | None = None) -> None:
+        """Run every waiting event (of these conversations) now, and wait until they are done."""
+        if keys is None:
+            async with self.store.transaction() as tx:
+                keys = await tx.pending_conversations(limit=10_000)
+        tasks = [self._run(key) for key in dict.fromkeys(keys)]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def run(self) -> None:
+        """The inbox runner of a process: run what waited across a restart, then whatever
+        `accept` brings at once, and sweep now and then for events nobody is running."""
+        self.live = True
+        try:
+            while True:
+                try:
+                    async with self.store.transaction() as tx:
+                        waiting = await tx.pending_conversations(limit=1000)
+                    for key in waiting:
+                        if key not in self._running:
+                            self._run(key)
+                except Exception:
+                    log.exception("inbox sweep failed; trying again")
+                await asyncio.sleep(SWEEP_SECONDS)
+        finally:
+            self.live = False
+            for task in list(self._running.values()):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def step(self, key: Key) -> bool:
+        """Run the conversation's next waiting event, then send what it said. True when another
+        event of the conversation is waiting."""
+        now = self.clock()
         try:
             async with self.store.transaction() as tx:
-                row = await tx.load_conversation(inbound.conversation)
-            if row is not None and row.state.get("lang") in LOCALES:
-                return row.state["lang"]
-        except Exception:  # the store itself failed: fall back to what the platform said
-            log.warning("no language for %s", inbound.conversation)
-        return "en" if (inbound.locale_hint or "").startswith("en") else "ja"
+                item = await tx.next_inbound(key)
+                if item is None:
+                    return False
+                envelopes = await self._turn(tx, item.inbound, now)
+                await tx.inbound_done(item.id, now)
+                due = [e.destination for e in envelopes if e.not_before is None or e.not_before <= now]
+                snapshot = await self.outbox.snapshot(tx, due, now)
+                more = await tx.next_inbound(key) is not None
+        except Exception as e:
+            log.exception("turn failed in %s", key)
+            async with self.store.transaction() as tx:  # rolled back; now mark it, and say so
+                item = await tx.next_inbound(key)
+                if item is None:
+                    return False
+                envelopes = await self._failed(tx, item.inbound)
+                for envelope in envelopes:
+                    await tx.enqueue(envelope, now)
+                await tx.inbound_done(item.id, now, error=repr(e))
+                due, snapshot = [e.destination for e in envelopes], None
+                more = await tx.next_inbound(key) is not None
+        self.outbox.wake.set()
+        await self.outbox.flush(due, snapshot)
+        return more
 
-    async def _turn(self, tx, inbound: Inbound, now: datetime) -> Outcome:
-        turn = await self._run_turn(tx, inbound, now, Turn.run)
-        if turn is None:
-            return Outcome(duplicate=True)
-        await self._remember(tx, turn)
-        return turn.outcome()
+    async def _failed(self, tx: Transaction, inbound: Inbound) -> list[Envelope]:
+        """What the user (or staff) is told when their turn failed: in the conversation's language
+        (an English user's error is in English), else the platform's hint's."""
+        if inbound.from_staff:
+            text = self.staff_text("common/error")
+            return [Envelope(Staff(inbound.conversation), Reply("common/error", text), kind="alert")]
+        row = await tx.load_conversation(inbound.conversation)
+        lang = row.state.get("lang") if row is not None else None
+        if lang not in LOCALES:
+            lang = new_state(inbound.locale_hint)["lang"]
+        reply = Reply("common/error", self.texts.render(lang, "common/error"))
+        return _direct(inbound, [reply], Notice() if inbound.kind == "tap" else None)
 
-    async def _run_turn(self, tx, inbound: Inbound, now: datetime, act) -> Turn | None:
-        """Claim the event, load the conversation, `act` on it, save it; None for a redelivery."""
-        if inbound.event_id and not await tx.claim_event(inbound.event_id, now):
-            log.info("ignored redelivered event %s", inbound.event_id)
-            return None
+    async def _turn(self, tx: Transaction, inbound: Inbound, now: datetime) -> list[Envelope]:
+        """One event applied to its conversation; every message it sends is in the outbox after."""
         row = await tx.load_conversation(inbound.conversation)
         turn = Turn(self, tx, inbound, row.state if row else None, now)
-        await act(turn)
-        await tx.save_conversation(inbound.conversation, inbound.channel, turn.state, now)
-        if turn.queued:
-            self.outbox_ready.set()  # harmless if the commit then fails: the worker finds nothing
-        return turn
+        if inbound.from_staff:
+            topic = await on_staff_message(turn, inbound.kind, inbound.text, inbound.ref)
+            # What the user is told (ticket closed...) is relayed; answers to staff go to the topic.
+            envelopes = [Envelope(inbound.conversation, r, kind="relay") for r in turn.replies]
+            envelopes += [
+                Envelope(staff_desk(turn), r, kind="reply", reply_ctx=inbound.reply_ctx) for r in topic
+            ]
+        else:
+            await turn.run()
+            # A tap is always answered (an empty notice stops the button spinning).
+            notice = Notice(turn.notice or "") if inbound.kind == "tap" or turn.notice else None
+            envelopes = _direct(inbound, turn.replies, notice)
+            await self._remember(tx, turn)
+        await tx.save_conversation(inbound.conversation, turn.state, now)
+        for envelope in envelopes:
+            await tx.enqueue(envelope, now)
+        return turn.queued + envelopes
 
-    async def _remember(self, tx, turn: Turn) -> None:
+    async def _remember(self, tx: Transaction, turn: Turn) -> None:
         """The last messages, for the header of a ticket if the user later asks for a person."""
         lines = [("user", turn.inbound.text)] if turn.inbound.kind == "text" else []
         lines += [("bot", to_plain(reply.text)[:200]) for reply in turn.replies]
         await tx.note_transcript(turn.inbound.conversation, lines, turn.now)
 
-    async def defer(self, conversation: str, replies: tuple[Reply, ...]) -> None:
-        """Replies the platform would not take right now: send them through the outbox instead."""
-        async with self.store.transaction() as tx:
-            for reply in replies:
-                await tx.enqueue(conversation, reply_payload(reply), self.clock())
-        self.outbox_ready.set()
 
-    async def handle_staff(self, staff: StaffInbound) -> Outcome:
-        """A staff message in a customer's topic: relay it or run the staff command.
-
-        Returns what to post back in the topic; messages for the user go through the outbox.
-        """
-        async with self.store.transaction() as tx:
-            conversation = await tx.conversation_of_topic(staff.thread)
-        if conversation is None:
-            return Outcome((Reply("staff/unknown_topic", self.staff_text("staff/unknown_topic")),))
-        topic_replies = []
-
-        async def act(turn: Turn) -> None:
-            topic_replies.extend(await on_staff_message(turn, staff.kind, staff.text, staff.ref))
-            for reply in turn.replies:  # what the user is told (ticket closed...) goes out later
-                await turn.enqueue(conversation, reply_payload(reply))
-
-        inbound = Inbound(conversation, "staff", staff.text, staff.event_id)
-        async with self._lock(conversation), self.store.transaction() as tx:
-            turn = await self._run_turn(tx, inbound, self.clock(), act)
-        return Outcome(tuple(topic_replies), duplicate=turn is None)
+def _direct(inbound: Inbound, replies: Iterable[Reply], notice: Notice | None) -> list[Envelope]:
+    """A turn's answers to the user: the tap's notice first (it stops the button spinning)."""
+    bodies = ([notice] if notice is not None else []) + list(replies)
+    return [Envelope(inbound.conversation, b, kind="reply", reply_ctx=inbound.reply_ctx) for b in bodies]

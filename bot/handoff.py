@@ -9,12 +9,12 @@ through the outbox, so a restart or a deleted topic loses nothing.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from bot.effects import STAFF
-from bot.messages import Option, Reply, reply_payload
+from bot.messages import Envelope, Forward, Option, Reply, Staff
 from dialogs.handoff import availability, no_answer_at
 from dialogs.office_hours import OfficeHours
 
@@ -32,6 +32,7 @@ class StaffSettings:
     hours: OfficeHours
     answer_wait: timedelta = DEFAULT_WAIT  # after this, a waiting user is told nobody answered
     locale: str = "ja"
+    desk: str = "telegram"  # the channel the staff desk is on (where staff's media lives)
 
 
 def no_answer_tag(ticket_id: int) -> str:
@@ -47,11 +48,14 @@ def back_button(turn: Turn) -> tuple:
     return (Option(BACK, turn.label("menu", "back_to_bot")),)
 
 
-async def to_topic(turn: Turn, payload: dict) -> None:
-    """Queue something for this user's topic in the staff group."""
-    await turn.enqueue(
-        STAFF, {"topic_of": turn.inbound.conversation, "topic_name": topic_name(turn), **payload}
-    )
+def staff_desk(turn: Turn) -> Staff:
+    """This user's thread at the staff desk."""
+    return Staff(turn.inbound.conversation, topic_name(turn))
+
+
+async def to_topic(turn: Turn, body: Reply | Forward, kind: str = "relay") -> None:
+    """Queue something for this user's thread at the staff desk."""
+    await turn.enqueue(Envelope(staff_desk(turn), body, kind=kind))
 
 
 async def open_ticket(turn: Turn) -> None:
@@ -66,15 +70,16 @@ async def open_ticket(turn: Turn) -> None:
     settings: StaffSettings = engine.staff
     when = availability(settings.hours, now)
     incident = turn.state["active"] == "incident" or await _open_incident(turn) is not None
-    turn.say("handoff/opened", options=back_button(turn), has_incident=incident, **when)
+    turn.say("handoff/opened", actions=back_button(turn), has_incident=incident, **when)
     if created:
-        await to_topic(turn, {"text": await header(turn), "reopen_topic": True})
+        await to_topic(turn, Reply("staff/ticket_header", await header(turn)), kind="ticket_open")
         at = no_answer_at(settings.hours, now, settings.answer_wait)
         text = turn.render("handoff/no_answer", has_incident=incident)
-        message = reply_payload(Reply("handoff/no_answer", text, back_button(turn)))
-        await turn.enqueue(turn.inbound.conversation, message, not_before=at, tag=no_answer_tag(ticket_id))
+        message = Reply("handoff/no_answer", text, actions=back_button(turn))
+        tag = no_answer_tag(ticket_id)
+        await turn.enqueue(Envelope(turn.inbound.conversation, message, kind="alert", not_before=at, tag=tag))
     else:
-        await to_topic(turn, {"text": engine.staff_text("staff/asked_again")})
+        await to_topic(turn, Reply("staff/asked_again", engine.staff_text("staff/asked_again")))
 
 
 async def _open_incident(turn: Turn) -> dict | None:
@@ -108,7 +113,7 @@ async def leave(turn: Turn, *, by: str) -> None:
     await turn.tx.cancel_outbox(no_answer_tag(handoff["ticket"]))
     if by == "user":
         note = turn.engine.staff_text("staff/user_left")
-        await to_topic(turn, {"text": note, "close_topic": True})
+        await to_topic(turn, Reply("staff/user_left", note), kind="ticket_close")
     turn.say("handoff/back" if by == "user" else "handoff/closed_by_staff")
     turn.prompt()
 
@@ -117,10 +122,9 @@ async def relay_from_user(turn: Turn) -> None:
     """While with staff: pass the user's message to their topic, and say nothing."""
     inbound = turn.inbound
     if inbound.kind == "media" and inbound.ref:
-        chat_id, _, message_id = inbound.ref.partition(":")
-        await to_topic(turn, {"copy": {"from_chat_id": int(chat_id), "message_id": int(message_id)}})
+        await to_topic(turn, Forward(inbound.channel, inbound.ref))
     elif inbound.kind == "text":
-        await to_topic(turn, {"plain": inbound.text})
+        await to_topic(turn, Reply("", html.escape(inbound.text, quote=False)))
     else:
         turn.toast("handoff/with_staff")
 
@@ -142,12 +146,11 @@ async def on_staff_message(turn: Turn, kind: str, text: str, ref: str | None) ->
     if ticket and await turn.tx.ticket_answered(ticket["id"], turn.now):
         await turn.tx.cancel_outbox(no_answer_tag(ticket["id"]))
     if kind == "media" and ref:
-        chat_id, _, message_id = ref.partition(":")
-        payload = {"copy": {"from_chat_id": int(chat_id), "message_id": int(message_id)}}
+        body: Reply | Forward = Forward(turn.engine.staff.desk, ref)
     else:
-        payload = {"plain": text}
+        body = Reply("", html.escape(text, quote=False))
         await turn.tx.note_transcript(turn.inbound.conversation, [("staff", text)], turn.now)
-    await turn.enqueue(turn.inbound.conversation, payload)
+    await turn.enqueue(Envelope(turn.inbound.conversation, body, kind="relay"))
     return []
 
 
@@ -160,8 +163,9 @@ async def _staff_command(turn: Turn, name: str, args: str, topic) -> list[Reply]
                 await turn.tx.close_ticket(ticket["id"], "staff", turn.now)
             return topic("staff/closed", was_open=False)
         await leave(turn, by="staff")
-        await turn.enqueue(STAFF, {"topic_of": conversation, "close_topic": True})
-        return topic("staff/closed", was_open=True)
+        closed = turn.engine.staff_text("staff/closed", was_open=True)
+        await to_topic(turn, Reply("staff/closed", closed), kind="ticket_close")
+        return []
     if name == "note":
         ticket = await turn.tx.open_ticket_of(conversation)
         if not args or ticket is None:

@@ -1,11 +1,22 @@
-"""Send what the engine queued (staff alerts, relays, reminders), at once and never silently lost.
+"""Send what is in the outbox, in order per destination, each message once.
 
-A channel runs one `OutboxWorker` with its own `deliver(row)`. The worker wakes when the
-engine commits new messages or when the next one falls due, sends each due row outside any
-transaction, and marks it sent. A failure is retried with backoff; Telegram's "retry after"
-is honoured; a limit per destination (20 a minute for the staff group) holds back only that
-destination's rows, never the others'. A permanent refusal is logged as an error and kept in
-the table with its reason.
+Every message the bot sends is an outbox row first (written in the transaction that decided to
+send it). Each channel registers a sender for its route ("telegram", "console", "line"; "staff"
+for the staff desk). `Outbox.flush(destinations)` sends the due rows of those destinations now
+(the engine calls it right after a turn's commit); `Outbox.run()` is the worker that sends
+whatever is left: rows that fall due later (reminders), and rows a crash, a 429 or a network
+error left behind.
+
+A destination's rows go out in row order, one destination at a time under its own lock, so a
+row is never sent twice by two senders at once, and each row is marked sent (committed) before
+the next row of that destination is sent. Telegram has no idempotency key: when the outcome of
+a send is unknown (a timeout) the sender says so and the row is sent again later; that is the
+only way a message can arrive twice, and it is logged.
+
+A sender raises `RetryLater(seconds)` (rate limits, network errors: the row and the ones behind
+it wait) or `GiveUp(reason)` (bot blocked, chat gone: the row is kept with its reason, the next
+one is tried). A limit per destination (20 a minute for a staff group) holds back only that
+destination's rows.
 """
 
 from __future__ import annotations
@@ -14,10 +25,12 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from bot.store import Store
+from bot.messages import Body, Destination, Envelope, destination_text, route_of
+from bot.store import OutboxRecord, Store, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +50,62 @@ class GiveUp(Exception):
     """The platform will never accept this message (bot blocked, chat gone)."""
 
 
+class OutboxRow:
+    """A row handed to a sender: its envelope, and `await row.sent()` once the platform took it."""
+
+    def __init__(self, record: OutboxRecord, mark: Callable[[OutboxRow], Any]):
+        self.record = record
+        self.done = False
+        self._mark = mark
+
+    @property
+    def id(self) -> int:
+        return self.record.id
+
+    @property
+    def envelope(self) -> Envelope:
+        return self.record.envelope
+
+    @property
+    def destination(self) -> Destination:
+        return self.record.envelope.destination
+
+    @property
+    def body(self) -> Body:
+        return self.record.envelope.body
+
+    @property
+    def kind(self) -> str:
+        return self.record.envelope.kind
+
+    @property
+    def reply_ctx(self) -> dict | None:
+        return self.record.envelope.reply_ctx
+
+    @property
+    def attempts(self) -> int:
+        return self.record.attempts
+
+    async def sent(self) -> None:
+        """Commit that this row went out (before the next row of its destination is sent)."""
+        if not self.done:
+            await self._mark(self)
+            self.done = True
+
+    def __repr__(self) -> str:
+        return f"<OutboxRow {self.id} {destination_text(self.destination)} {self.kind}>"
+
+
+class Sender(Protocol):
+    async def deliver(self, rows: Sequence[OutboxRow]) -> Iterable[OutboxRow] | None:
+        """Send rows of ONE destination, in order, calling `row.sent()` after each (or returning
+        the rows sent); raise RetryLater / GiveUp for the first row that did not go."""
+
+
+# Per destination: (the read count when the rows were read, the due rows then).
+Snapshot = dict[Destination, tuple[int, list[OutboxRecord]]]
+
+
 class SlidingWindow:
     """At most `limit` sends per `period` for one destination."""
 
@@ -44,11 +113,14 @@ class SlidingWindow:
         self.limit, self.period = limit, period
         self.sent: deque[datetime] = deque()
 
-    def wait(self, now: datetime) -> float:
-        """Seconds until another send is allowed (0 when it is allowed now)."""
+    def room(self, now: datetime) -> int:
         while self.sent and now - self.sent[0] >= self.period:
             self.sent.popleft()
-        if len(self.sent) < self.limit:
+        return self.limit - len(self.sent)
+
+    def wait(self, now: datetime) -> float:
+        """Seconds until another send is allowed (0 when it is allowed now)."""
+        if self.room(now) > 0:
             return 0.0
         return (self.sent[0] + self.period - now).total_seconds()
 
@@ -56,85 +128,206 @@ class SlidingWindow:
         self.sent.append(now)
 
 
-class OutboxWorker:
+class Outbox:
     def __init__(
         self,
         store: Store,
         clock: Callable[[], datetime],
-        prefixes: tuple[str, ...],
-        deliver: Callable[[dict], Awaitable[None]],
         *,
-        wake: asyncio.Event | None = None,
         limits: Mapping[str, Callable[[], SlidingWindow]] | None = None,
     ):
-        self.store, self.clock, self.prefixes, self.deliver = store, clock, prefixes, deliver
-        self.wake = wake or asyncio.Event()
-        self._limit_factories = dict(limits or {})
+        self.store, self.clock = store, clock
+        self.senders: dict[str, Sender] = {}
+        self.wake = asyncio.Event()  # set after a commit that queued rows, or a send that ended
+        self._limits = dict(limits or {})  # route -> a window per destination of that route
         self._windows: dict[str, SlidingWindow] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._busy: dict[str, asyncio.Task] = {}
+        # Per destination, how many times its rows were read for sending (under its lock): a
+        # caller that read the due rows inside its own transaction may send them as read if
+        # nothing was sent to that destination since (see `snapshot`).
+        self._reads: dict[str, int] = {}
 
-    def _window(self, destination: str) -> SlidingWindow | None:
-        for prefix, factory in self._limit_factories.items():
-            if destination.startswith(prefix):
-                return self._windows.setdefault(destination, factory())
-        return None
+    def register(self, route: str, sender: Sender, limit: Callable[[], SlidingWindow] | None = None) -> None:
+        """The sender for a route: a channel's name, or "staff" for the staff desk."""
+        self.senders[route] = sender
+        if limit is not None:
+            self._limits[route] = limit
+
+    @property
+    def routes(self) -> Collection[str]:
+        return tuple(self.senders)
+
+    def _window(self, destination: str, route: str) -> SlidingWindow | None:
+        factory = self._limits.get(route)
+        return self._windows.setdefault(destination, factory()) if factory else None
+
+    def _lock(self, destination: str) -> asyncio.Lock:
+        return self._locks.setdefault(destination, asyncio.Lock())
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def handles(self, destination: Destination) -> bool:
+        return route_of(destination) in self.senders
+
+    async def snapshot(self, tx: Transaction, destinations: Iterable[Destination], now: datetime) -> Snapshot:
+        """Inside the transaction that wrote them: the due rows of these destinations, to hand to
+        `flush` after the commit without reading them again (when nothing was sent meanwhile)."""
+        snapshot: Snapshot = {}
+        for destination in dict.fromkeys(destinations):
+            if self.handles(destination):
+                text = destination_text(destination)
+                snapshot[destination] = (
+                    self._reads.get(text, 0),
+                    await tx.due_outbox(now, destination=destination),
+                )
+        return snapshot
+
+    async def flush(
+        self, destinations: Iterable[Destination], snapshot: Snapshot | None = None
+    ) -> float | None:
+        """Send the due rows of these destinations now; seconds until a held-back one may go."""
+        snapshot = snapshot or {}
+        held = [await self._send_destination(d, snapshot.get(d)) for d in dict.fromkeys(destinations)]
+        waits = [h for h in held if h is not None]
+        return min(waits) if waits else None
 
     async def drain(self) -> float | None:
-        """Send every due row that its destination's limit allows.
+        """Send every due row of every registered route, waiting for the sends to end."""
+        return await self.flush(await self._due_destinations())
 
-        Returns the seconds until something held back by a limit may go, or None.
-        """
+    async def _due_destinations(self) -> list[Destination]:
+        if not self.senders:
+            return []
         async with self.store.transaction() as tx:
-            rows = await tx.due_outbox(self.clock(), self.prefixes)
-        held: list[float] = []
-        for row in rows:
-            window = self._window(row["destination"])
-            wait = window.wait(self.clock()) if window else 0.0
-            if wait > 0:
-                held.append(wait)
-                continue
-            await self._send(row, window)
-        return min(held) if held else None
+            records = await tx.due_outbox(self.clock(), routes=self.routes)
+        return list(dict.fromkeys(r.envelope.destination for r in records))
 
-    async def _send(self, row: dict, window: SlidingWindow | None) -> None:
-        try:
-            await self.deliver(row)
-        except RetryLater as e:
-            await self._later(row, str(e), timedelta(seconds=max(e.seconds, 1)))
-        except GiveUp as e:
-            log.error("outbox %s to %s refused for good: %s", row["id"], row["destination"], e)
-            async with self.store.transaction() as tx:
-                await tx.mark_sent(row["id"], self.clock(), error=f"gave up: {e}")
-        except Exception as e:  # the network, a bug: try again later, never drop
-            backoff = min(timedelta(seconds=2 ** min(row["attempts"], 12)), MAX_BACKOFF)
-            log.warning("outbox %s failed (%r); retrying in %s", row["id"], e, backoff)
-            await self._later(row, repr(e), backoff)
+    async def _send_destination(
+        self, destination: Destination, known: tuple[int, list[OutboxRecord]] | None = None
+    ) -> float | None:
+        route, text = route_of(destination), destination_text(destination)
+        sender = self.senders.get(route)
+        if sender is None:
+            return None  # another process (or a channel not running here) sends these
+        async with self._lock(text):
+            try:
+                return await self._send_rows(destination, text, sender, self._window(text, route), known)
+            finally:
+                # Counted when done: a snapshot taken before now may hold rows sent since.
+                self._reads[text] = self._reads.get(text, 0) + 1
+
+    async def _send_rows(
+        self,
+        destination: Destination,
+        text: str,
+        sender: Sender,
+        window: SlidingWindow | None,
+        known: tuple[int, list[OutboxRecord]] | None,
+    ) -> float | None:
+        if known is not None and known[0] == self._reads.get(text, 0):
+            records = known[1]  # read in the writer's transaction; nothing was sent here since
         else:
-            if window:
-                window.record(self.clock())
             async with self.store.transaction() as tx:
-                await tx.mark_sent(row["id"], self.clock())
+                records = await tx.due_outbox(self.clock(), destination=destination)
+        pending = [OutboxRow(r, self._mark_sent) for r in records]
+        while pending:
+            batch = pending
+            if window is not None:
+                room = window.room(self.clock())
+                if room <= 0:
+                    return window.wait(self.clock())
+                batch = pending[:room]
+            try:
+                returned = await sender.deliver(batch)
+                for row in returned or ():
+                    await row.sent()
+            except RetryLater as e:
+                await self._postpone(_first_unsent(batch), str(e), timedelta(seconds=max(e.seconds, 1)))
+                return None
+            except GiveUp as e:
+                row = _first_unsent(batch)
+                log.error("outbox %s to %s refused for good: %s", row.id, text, e)
+                async with self.store.transaction() as tx:
+                    await tx.mark_sent(row.id, self.clock(), error=f"gave up: {e}")
+                row.done = True
+            except Exception as e:  # a bug, an unexpected error: try again later, never drop
+                row = _first_unsent(batch)
+                backoff = min(timedelta(seconds=2 ** min(row.attempts, 12)), MAX_BACKOFF)
+                log.warning("outbox %s to %s failed (%r); retrying in %s", row.id, text, e, backoff)
+                await self._postpone(row, repr(e), backoff)
+                return None
+            else:
+                unsent = [r for r in batch if not r.done]
+                if unsent:  # a sender that neither sent nor said why: try again soon
+                    await self._postpone(unsent[0], "not sent", timedelta(seconds=5))
+                    return None
+            if window is not None:
+                for row in batch:
+                    if row.done:
+                        window.record(self.clock())
+            pending = [r for r in pending if not r.done]
+        return None
 
-    async def _later(self, row: dict, error: str, delay: timedelta) -> None:
+    async def _mark_sent(self, row: OutboxRow) -> None:
+        await self.store.mark_sent(row.id, self.clock())
+
+    async def _postpone(self, row: OutboxRow, error: str, delay: timedelta) -> None:
         async with self.store.transaction() as tx:
-            await tx.retry_later(row["id"], error, self.clock() + delay)
+            await tx.postpone(row.id, error, self.clock() + delay)
+
+    # -- the worker ---------------------------------------------------------------------------
 
     async def _seconds_to_next(self) -> float:
         async with self.store.transaction() as tx:
-            upcoming = await tx.next_outbox_time(self.prefixes)
+            upcoming = await tx.next_outbox_time(self.routes)
         if upcoming is None:
             return IDLE_WAKE
-        delay = (datetime.fromisoformat(upcoming) - self.clock()).total_seconds()
-        return min(max(delay, 0.0), IDLE_WAKE)
+        delay = (upcoming - self.clock()).total_seconds()
+        # Due rows now are being sent (or held back) by their destination's task, which rings
+        # when it ends: only look again a little later, for rows of other destinations.
+        return 1.0 if delay <= 0 else min(delay, IDLE_WAKE)
+
+    def _start(self, destination: Destination) -> None:
+        """Send one destination's rows in the background, unless that is already under way."""
+        text = destination_text(destination)
+        if text in self._busy:
+            return
+
+        async def send() -> None:
+            try:
+                held = await self._send_destination(destination)
+                if held is not None:
+                    await asyncio.sleep(held)
+            except Exception:
+                log.exception("outbox: sending to %s failed", text)
+                await asyncio.sleep(1)
+            finally:
+                del self._busy[text]
+                self.wake.set()
+
+        self._busy[text] = asyncio.create_task(send(), name=f"outbox {text}")
 
     async def run(self) -> None:
-        """Until cancelled: drain, then sleep until woken or something falls due."""
-        while True:
-            self.wake.clear()
-            held = await self.drain()
-            delay = await self._seconds_to_next()
-            if held is not None:
-                delay = min(delay, held)
-            # Rows that are due but were held back or just failed: look again soon, not in a spin.
-            delay = max(delay, 0.05)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=delay)
+        """Until cancelled: start sending each due destination (a stuck one never holds up the
+        others), then sleep until woken or something falls due."""
+        try:
+            while True:
+                self.wake.clear()
+                try:
+                    for destination in await self._due_destinations():
+                        self._start(destination)
+                    delay = await self._seconds_to_next()
+                except Exception:
+                    log.exception("outbox worker: the store failed; trying again")
+                    delay = 5.0
+                # Rows that are due but held back or just failed: look again soon, not in a spin.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=max(delay, 0.05))
+        finally:
+            for task in list(self._busy.values()):
+                task.cancel()
+
+
+def _first_unsent(rows: Sequence[OutboxRow]) -> OutboxRow:
+    return next(r for r in rows if not r.done)

@@ -1,10 +1,75 @@
-"""Settings come from the environment; a bad one is reported by name (never by value)."""
+"""Settings come from the environment, read once at start-up; a bad one is reported by name
+(never by value, since some are secrets)."""
+
+from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
 
-from dialogs.office_hours import ConfigError
+from dialogs.office_hours import ConfigError, OfficeHours
 
-__all__ = ["ConfigError", "redact"]
+__all__ = ["ConfigError", "Settings", "TelegramSettings", "redact"]
+
+DEFAULT_DB = "./data/quotebot.db"
+DEFAULT_TELEGRAM_API = "https://api.telegram.org/bot"
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, unit: str) -> int:
+    value = env.get(name, "").strip() or str(default)
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{name} must be a whole number of {unit} (1 or more)")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    token: str = field(repr=False)
+    base_url: str = DEFAULT_TELEGRAM_API
+    staff_chat_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from the environment."""
+
+    db: str = DEFAULT_DB  # a SQLite path or a postgresql:// URL (QUOTEBOT_DB)
+    retention: timedelta = timedelta(days=365)  # untouched conversations are forgotten after this
+    office_hours: OfficeHours | None = None
+    answer_wait: timedelta = timedelta(minutes=15)  # a waiting user is told nobody answered after this
+    staff_chat_id: int | None = None  # the staff desk (a Telegram forum group); None: no staff
+    telegram_token: str | None = field(default=None, repr=False)
+    telegram_base_url: str = DEFAULT_TELEGRAM_API
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], db: str | None = None) -> Settings:
+        staff = env.get("TELEGRAM_STAFF_CHAT_ID", "").strip()
+        try:
+            staff_chat_id = int(staff) if staff else None
+        except ValueError:
+            raise ConfigError("TELEGRAM_STAFF_CHAT_ID must be a chat id such as -1001234567890") from None
+        return cls(
+            db=db or env.get("QUOTEBOT_DB", "").strip() or DEFAULT_DB,
+            retention=timedelta(days=_whole(env, "QUOTEBOT_RETENTION_DAYS", 365, "days")),
+            office_hours=OfficeHours.from_env(env),
+            answer_wait=timedelta(minutes=_whole(env, "QUOTEBOT_STAFF_ANSWER_MINUTES", 15, "minutes")),
+            staff_chat_id=staff_chat_id,
+            telegram_token=env.get("TELEGRAM_BOT_TOKEN", "").strip() or None,
+            telegram_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_TELEGRAM_API,
+        )
+
+    def telegram(self) -> TelegramSettings:
+        if not self.telegram_token:
+            raise ConfigError(
+                "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export its token"
+            )
+        return TelegramSettings(self.telegram_token, self.telegram_base_url, self.staff_chat_id)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never reach a log line."""
+        return tuple(s for s in (self.telegram_token,) if s)
 
 
 class _Redact(logging.Filter):

@@ -13,7 +13,7 @@ from bot import handoff
 from bot.commands import COMMANDS, CONFIRMED
 from bot.effects import EFFECTS, toggle_checklist
 from bot.markup import to_plain
-from bot.messages import Inbound, Option, Outcome, Reply
+from bot.messages import Envelope, Inbound, Option, Reply
 from bot.state import DONE, HOME, RESUME, new_state, parse_command
 from bot.texts import LOCALES
 from dialogs.forms import (
@@ -62,7 +62,7 @@ class Turn:
         self.state = state or new_state(inbound.locale_hint)
         self.replies: list = []
         self.notice: str | None = None
-        self.queued = False  # did this turn put anything in the outbox?
+        self.queued: list[Envelope] = []  # what this turn put in the outbox besides its replies
         self.attachments: list = []  # files to send after the messages of the same step
         self.step_results: dict[str, Any] = {}  # what earlier effects of the same step returned
 
@@ -91,12 +91,21 @@ class Turn:
     def render(self, key: str, **params: Any) -> str:
         return self.engine.texts.render(self.lang, key, **params)
 
-    def say(self, key: str, *, options: tuple = (), edit: bool = False, **params: Any) -> None:
-        self.replies.append(Reply(key, self.render(key, **params), tuple(options), edit))
+    def say(
+        self,
+        key: str,
+        *,
+        choices: tuple = (),
+        actions: tuple = (),
+        replaces: bool = False,
+        **params: Any,
+    ) -> None:
+        text = self.render(key, **params)
+        self.replies.append(Reply(key, text, tuple(choices), tuple(actions), replaces))
 
-    def say_buttons(self, key: str, buttons: tuple[Button, ...], *, edit=False, **params: Any) -> None:
-        """A message with buttons chosen by a hook (a checklist) rather than by a step."""
-        self.say(key, options=self.button_options(buttons), edit=edit, **params)
+    def say_buttons(self, key: str, buttons: tuple[Button, ...], *, replaces=False, **params: Any) -> None:
+        """A card with buttons chosen by a hook (a checklist) rather than by a step: actions."""
+        self.say(key, actions=self.button_options(buttons), replaces=replaces, **params)
 
     def button_options(self, buttons: tuple[Button, ...]) -> tuple[Option, ...]:
         """Hook buttons as the channel sees them: token and label, ✅ when ticked."""
@@ -104,19 +113,16 @@ class Turn:
             Option(b.token, ("✅ " if b.ticked else "") + self.label(b.labels, b.code)) for b in buttons
         )
 
-    async def enqueue(self, destination: str, payload: dict, **options: Any) -> None:
-        await self.tx.enqueue(destination, payload, self.now, **options)
-        self.queued = True
+    async def enqueue(self, envelope: Envelope) -> None:
+        await self.tx.enqueue(envelope, self.now)
+        self.queued.append(envelope)
 
     @property
     def context(self) -> Context:
-        return Context(self.now, self.lang, self.inbound.conversation, self.engine.data)
+        return Context(self.now, self.lang, str(self.inbound.conversation), self.engine.data)
 
     def toast(self, key: str, **params: Any) -> None:
         self.notice = to_plain(self.render(key, **params))
-
-    def outcome(self) -> Outcome:
-        return Outcome(tuple(self.replies), self.notice)
 
     def label(self, group: str, code: str) -> str:
         return self.engine.texts.label(self.lang, group, code)
@@ -168,7 +174,7 @@ class Turn:
             self.state.pop("handoff")
             await self.goto("incident")
         elif kind == "wake":
-            self.say("handoff/still_with_staff", options=handoff.back_button(self))
+            self.say("handoff/still_with_staff", actions=handoff.back_button(self))
         elif kind == "tap":
             self.toast("handoff/with_staff")
         else:
@@ -221,7 +227,7 @@ class Turn:
         if isinstance(step, MultiChoose):
             chosen = match_many(text, self._option_labels(step, codes))
             if chosen is None:
-                self.say(f"{name}_invalid", code="unknown", options=self.buttons(step))
+                self.say(f"{name}_invalid", code="unknown", choices=self.buttons(step))
                 return
             await self.multi(step, chosen, edit=False)
             return
@@ -230,7 +236,7 @@ class Turn:
             try:
                 self.slots[step.slot] = step.parse(text, self.context)
             except Invalid as e:
-                self.say(f"{name}_invalid", code=e.code, options=self.buttons(step), **e.params)
+                self.say(f"{name}_invalid", code=e.code, choices=self.buttons(step), **e.params)
                 return
             await self.advance()
             return
@@ -238,7 +244,7 @@ class Turn:
             if self.first_contact and self.dialog.name == HOME:
                 self.prompt()  # someone's first words: greet them rather than scold them
             else:
-                self.say(f"{name}_invalid", options=self.buttons(step))
+                self.say(f"{name}_invalid", choices=self.buttons(step))
             return
         await self.choose(step, chosen)
 
@@ -307,7 +313,7 @@ class Turn:
                 self.say(
                     f"{self.dialog.name}/{step.id}_invalid",
                     code="none_selected",
-                    options=self.buttons(step),
+                    choices=self.buttons(step),
                 )
             return
         order = self.options(step)
@@ -410,8 +416,8 @@ class Turn:
         pending = self.form()["pending"].get(step.id, [])
         self.say(
             f"{self.dialog.name}/{step.id}",
-            options=buttons,
-            edit=edit,
+            choices=buttons,
+            replaces=edit,
             answers=self.slots,
             pending=pending,
             first_contact=self.first_contact,

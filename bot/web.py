@@ -4,8 +4,10 @@ What the server serves is the list `PARTS` below, nothing else. A part is a func
 `install(server: Server) -> bool` that adds its routes to `server.web.router` and its start-up
 and clean-up to `server.web.cleanup_ctx` (an async generator: code before `yield` runs at
 start-up, after it at shutdown, in reverse order of installation), and returns whether it is on
-(a channel without its settings stays off). The shared app (store, engine, outbox, daily purge)
-is opened first and closed last, so every part can use `server.app` from its start-up on.
+(a channel without its settings stays off). The shared app (bot/app.py: store, engine, inbox
+runner, outbox worker, daily purge) is opened first and closed last, so every part can use
+`server.app` from its start-up on: `server.app.engine.accept(inbounds)` for what comes in (answer
+the platform 2xx only after it returns), `server.app.register(route, sender)` for what goes out.
 
     async def install(server):                 # e.g. in bot/channels/line.py
         server.web.router.add_post("/webhooks/line", handler)
@@ -100,31 +102,24 @@ SERVER = web.AppKey("server", Server)  # request.app[SERVER] in a handler
 
 
 async def _core(server: Server) -> bool:
-    """The shared app: settings checked, data loaded, store opened (closed last), daily purge."""
-    from bot.app import open_app, retention
+    """The shared app: settings checked, data loaded, store opened (closed last), its background
+    work (inbox runner, outbox worker, daily purge) running."""
+    from bot.settings import Settings
 
-    keep = retention(server.env)
+    Settings.from_env(server.env, server.db_path)  # a bad setting stops start-up here, before listening
 
     async def running(_web: web.Application) -> AsyncIterator[None]:
+        from bot.app import open_app
+
         server.app = await open_app(server.db_path, env=server.env)
-        stop_purge = server.background(_purge_daily(server.app, keep), "purge")
+        await server.app.start()
         try:
             yield
         finally:
-            await stop_purge()
             await server.app.close()
 
     server.web.cleanup_ctx.append(running)
     return True
-
-
-async def _purge_daily(app: App, keep) -> None:
-    """Retention: forget what is no longer needed, at start-up and then once a day."""
-    while True:
-        async with app.store.transaction() as tx:
-            counts = await tx.purge(app.engine.clock(), keep)
-        log.info("purged %s", counts)
-        await asyncio.sleep(24 * 3600)
 
 
 async def _telegram(server: Server) -> bool:

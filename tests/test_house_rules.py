@@ -30,18 +30,22 @@ def test_house_rules_only_the_telegram_channel_imports_telegram(path):
         assert "telegram" not in imports(path)
 
 
+STORE_BACKENDS = {"bot/store/sqlite.py": "aiosqlite", "bot/store/postgres.py": "asyncpg"}
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_house_rules_only_the_store_backends_import_database_drivers(path):
+    """`aiosqlite` is imported by bot/store/sqlite.py only, `asyncpg` by bot/store/postgres.py only."""
+    own = STORE_BACKENDS.get(path.relative_to(ROOT).as_posix())
+    for driver in set(STORE_BACKENDS.values()) - {own}:
+        assert driver not in imports(path)
+
+
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_house_rules_only_the_line_channel_imports_linebot(path):
     """`linebot` is imported by the LINE adapter (bot/channels/line*.py) and nothing else."""
     if not path.relative_to(ROOT).as_posix().startswith("bot/channels/line"):
         assert "linebot" not in imports(path)
-
-
-@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_house_rules_only_the_store_imports_aiosqlite(path):
-    """`aiosqlite` is imported by bot/store.py and nothing else."""
-    if path.relative_to(ROOT).as_posix() != "bot/store.py":
-        assert "aiosqlite" not in imports(path)
 
 
 @pytest.mark.parametrize(

@@ -1,38 +1,40 @@
 """The console channel: the same engine and dialogs in a terminal, no account, no network.
 
-Buttons are listed one per line, numbered from 1; the user types a number, a label or free
-text. Piped input (not a terminal) is read line by line until EOF, printing every bot
-message, so scripted sessions work. Files (an incident record) are saved next to the
-database and their path printed. In a terminal, queued messages for this user (reminders,
-a staff member's answer) are printed as they fall due.
+Each line typed is an event accepted into the inbox like any platform's; what the bot says comes
+back through the outbox and this channel's sender prints it. Buttons are listed one per line,
+numbered from 1; the user types a number, a label or free text. Piped input (not a terminal) is
+read line by line until EOF, printing every bot message, so scripted sessions work. Files (an
+incident record) are saved in the app's exports folder and their path printed. In a terminal,
+messages that fall due later (reminders, a staff member's answer) are printed when they do.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from bot.engine import Engine
 from bot.markup import to_plain
-from bot.messages import Inbound, Outcome, Reply
-from bot.outbox import OutboxWorker
+from bot.messages import Forward, Inbound, Key, Notice, Reply
+from bot.outbox import OutboxRow
 
 
 def format_reply(reply: Reply, saved: Path | None = None) -> str:
     lines = [to_plain(reply.text)]
     if saved is not None:
         lines.append(f"→ {saved}")
-    lines += [f"{n}) {to_plain(option.label)}" for n, option in enumerate(reply.options, start=1)]
+    lines += [f"{n}) {to_plain(option.label)}" for n, option in enumerate(reply.buttons, start=1)]
     return "\n".join(lines)
 
 
-class Console:
-    def __init__(self, engine: Engine, user: str, stdout: TextIO, exports: Path):
-        self.engine, self.stdout, self.exports = engine, stdout, exports
-        self.conversation = f"console:{user}"
+class ConsoleSender:
+    """Prints the outbox rows of console conversations (there is one terminal: every user's)."""
+
+    def __init__(self, stdout: TextIO, exports: Path):
+        self.stdout, self.exports = stdout, exports
 
     def save(self, reply: Reply) -> Path | None:
         if reply.document is None:
@@ -42,48 +44,45 @@ class Console:
         path.write_bytes(reply.document.content)
         return path
 
-    def show(self, outcome: Outcome) -> None:
-        parts = [format_reply(r, self.save(r)) for r in outcome.replies]
-        if outcome.notice:
-            parts.append(f"({outcome.notice})")
-        if parts:
-            print("\n\n".join(parts), end="\n\n", file=self.stdout, flush=True)
+    def render(self, body) -> str | None:
+        if isinstance(body, Notice):
+            return f"({body.text})" if body.text else None
+        if isinstance(body, Forward):
+            return f"[{body.channel} message {body.ref}]"
+        return format_reply(body, self.save(body))
 
-    async def deliver(self, row: dict) -> None:
-        """An outbox message for this user: a reminder, or what staff wrote."""
-        payload = row["payload"]
-        text = payload.get("plain") or to_plain(payload.get("text", ""))
-        buttons = "".join(f"\n{n}) {label}" for n, (_, label) in enumerate(payload.get("buttons", []), 1))
-        print(f"\n{text}{buttons}\n", file=self.stdout, flush=True)
-
-    async def say(self, kind: str, text: str = "") -> None:
-        self.show(await self.engine.handle(Inbound(self.conversation, kind, text)))
+    async def deliver(self, rows: Sequence[OutboxRow]) -> None:
+        for row in rows:
+            text = self.render(row.body)
+            if text:
+                print(text, end="\n\n", file=self.stdout, flush=True)
+            await row.sent()
 
 
 async def run_console(
-    engine: Engine, *, user: str, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
+    engine: Engine,
+    *,
+    user: str,
+    exports: Path,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
 ) -> None:
-    exports = Path(engine.store.path).resolve().parent / "exports"
-    console = Console(engine, user, stdout, exports)
+    """Read lines until EOF; each one's turn is over (and printed) before the next is read."""
+    engine.outbox.register("console", ConsoleSender(stdout, exports))
+    key = Key("console", user)
     interactive = stdin.isatty()
-    worker = None
-    if interactive:  # pick up where the last session left off, and print what falls due
-        await console.say("wake")
-        outbox = OutboxWorker(
-            engine.store, engine.clock, (console.conversation,), console.deliver, wake=engine.outbox_ready
-        )
-        worker = asyncio.create_task(outbox.run())
-    try:
-        while True:
-            if interactive:
-                print("> ", end="", file=stdout, flush=True)
-            line = await asyncio.to_thread(stdin.readline)
-            if not line:
-                break
-            if line.strip():
-                await console.say("text", line.rstrip("\r\n"))
-    finally:
-        if worker is not None:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+
+    async def say(kind: str, text: str = "") -> None:
+        await engine.accept([Inbound(key, kind, text)])
+        await engine.settle([key])
+
+    if interactive:  # pick up where the last session left off
+        await say("wake")
+    while True:
+        if interactive:
+            print("> ", end="", file=stdout, flush=True)
+        line = await asyncio.to_thread(stdin.readline)
+        if not line:
+            break
+        if line.strip():
+            await say("text", line.rstrip("\r\n"))

@@ -1,86 +1,59 @@
-"""The Telegram channel: python-telegram-bot as transport only.
+"""The Telegram channel: updates in, through the engine's inbox; python-telegram-bot as transport.
 
-Updates become `Inbound`s for the engine; `Reply`s become messages with inline keyboards.
-Dialog state lives in our store, not in PTB: PTB's ConversationHandler keeps state in memory
-and persists it only every minute. Updates of one chat are processed in order (one lock per
-chat in `PerChatUpdateProcessor`), different chats concurrently. This is the only module
-that imports `telegram`.
+Long polling is our own getUpdates loop on PTB's `Bot`: each batch is committed to the inbox
+(`engine.accept`) before the next getUpdates call, whose offset is what tells Telegram we have
+the batch. (PTB's Updater confirms a batch as soon as it has fetched it, so a crash lost the
+updates it had not yet handled.) A webhook handler would call `TelegramChannel.take` the same
+way and answer 2xx after it returns.
+
+Dialog state lives in our store, not in PTB. What goes out is rendered by
+bot/channels/telegram_sender.py (user chats) and bot/channels/telegram_desk.py (the staff
+group), the outbox's senders for the routes "telegram" and "staff".
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import os
-import signal
 import warnings
-import weakref
-from collections.abc import Mapping
+from collections.abc import Sequence
 
-from telegram import (
-    BotCommand,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Message,
-    Update,
-)
-from telegram.constants import MessageLimit, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import (
-    Application,
-    ApplicationBuilder,
-    BaseUpdateProcessor,
-    ContextTypes,
-    TypeHandler,
-)
+from telegram import Bot, BotCommand, Message, Update
+from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.telegram_outbox import TelegramDelivery
+from bot.channels.telegram_desk import TelegramDesk, group_window
+from bot.channels.telegram_sender import TelegramSender, _seconds
 from bot.engine import Engine
-from bot.messages import Inbound, Reply, StaffInbound
-from bot.settings import ConfigError
+from bot.messages import Envelope, Inbound, Key, Reply, Staff
 
 log = logging.getLogger(__name__)
-# PTB 22 warns that RetryAfter.retry_after will become a timedelta; telegram_outbox._seconds reads both.
+# PTB 22 warns that RetryAfter.retry_after will become a timedelta; telegram_sender._seconds reads both.
 warnings.filterwarnings("ignore", message=".*retry_after.*", category=PTBDeprecationWarning)
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 COMMANDS = ("start", "quote", "incident", "staff", "myquotes", "cancel", "lang", "help", "delete")
-# Two buttons a row when every label is this short (in characters), else one a row.
-SHORT_LABEL = 12
+ALLOWED_UPDATES = ["message", "callback_query"]
+POLL_TIMEOUT = 25  # seconds a getUpdates call may wait for news
 
 
-class PerChatUpdateProcessor(BaseUpdateProcessor):
-    """Concurrent across chats, in order within a chat: a slow chat never stalls the others."""
-
-    def __init__(self, max_concurrent_updates: int = 256):
-        super().__init__(max_concurrent_updates)
-        # A chat's lock lives while an update holds it or waits for it, so the map stays as small
-        # as the set of busy chats. (Dropping it on release was a race: the next update was woken
-        # but not yet running, and a third one made a fresh lock and overtook it.)
-        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-
-    async def do_process_update(self, update: object, coroutine) -> None:
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
-            await coroutine
-            return
-        lock = self._locks.get(chat.id)
-        if lock is None:
-            lock = self._locks[chat.id] = asyncio.Lock()
-        async with lock:
-            await coroutine
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
+def make_bot(token: str, base_url: str = DEFAULT_API_BASE_URL, request: BaseRequest | None = None) -> Bot:
+    """PTB's Bot; `base_url` may point at a self-hosted Bot API server, `request` replaces the
+    HTTP layer (tests answer it in-process)."""
+    base_url = base_url.rstrip("/")
+    return Bot(
+        token,
+        base_url=base_url,
+        base_file_url=base_url.removesuffix("/bot") + "/file/bot",
+        request=request,
+        get_updates_request=request,
+    )
 
 
-def conversation_key(chat_id: int) -> str:
-    return f"telegram:{chat_id}"
+def conversation_key(chat_id: int) -> Key:
+    return Key("telegram", str(chat_id))
 
 
 def to_inbound(update: Update) -> Inbound | None:
@@ -93,9 +66,14 @@ def to_inbound(update: Update) -> Inbound | None:
         event_id=f"telegram:{update.update_id}",
         locale_hint=user.language_code if user else None,
         user_name=user.full_name if user else None,
+        order=update.update_id,
     )
-    if update.callback_query is not None:
-        return Inbound(kind="tap", text=update.callback_query.data or "", **common)
+    query = update.callback_query
+    if query is not None:
+        ctx = {"callback_query_id": query.id}
+        if isinstance(query.message, Message):
+            ctx["message_id"] = query.message.message_id  # the message to edit in place
+        return Inbound(kind="tap", text=query.data or "", reply_ctx=ctx, **common)
     message = update.message
     if message is None:
         return None  # edits, reactions, channel posts...
@@ -105,277 +83,110 @@ def to_inbound(update: Update) -> Inbound | None:
     return Inbound(kind="media", **common)
 
 
-def to_staff_inbound(update: Update) -> StaffInbound | None:
-    """A person's message in a customer's topic of the staff group, or None (service messages,
-    other bots, the General topic)."""
-    message = update.message
-    if message is None or message.from_user is None or message.from_user.is_bot:
-        return None
-    if not message.is_topic_message or message.message_thread_id is None:
-        return None
-    if message.text is None and not message.effective_attachment:
-        return None  # topic created/closed/renamed...
-    return StaffInbound(
-        thread=message.message_thread_id,
-        kind="text" if message.text is not None else "media",
-        text=message.text or "",
-        ref=f"{message.chat_id}:{message.message_id}",
-        event_id=f"telegram:{update.update_id}",
-    )
-
-
-def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    if not reply.options:
-        return None
-    buttons = [InlineKeyboardButton(o.label, callback_data=o.token) for o in reply.options]
-    per_row = 2 if all(len(o.label) <= SHORT_LABEL for o in reply.options) else 1
-    return InlineKeyboardMarkup([buttons[i : i + per_row] for i in range(0, len(buttons), per_row)])
-
-
-def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
-    """Telegram refuses messages over 4096 characters: cut at blank lines, then at lines."""
-    if len(text) <= limit:
-        return [text]
-    chunks, current = [], ""
-    for paragraph in text.split("\n"):
-        candidate = f"{current}\n{paragraph}" if current else paragraph
-        if len(candidate) <= limit:
-            current = candidate
-            continue
-        if current:
-            chunks.append(current)
-        while len(paragraph) > limit:  # one enormous line: cut it (our templates never do this)
-            chunks.append(paragraph[:limit])
-            paragraph = paragraph[limit:]
-        current = paragraph
-    if current:
-        chunks.append(current)
-    return chunks
-
-
 class TelegramChannel:
-    def __init__(self, engine: Engine, staff_chat_id: int | None = None):
-        self.engine = engine
-        self.staff_chat_id = staff_chat_id
+    """Telegram's two parts: the inbound adapter (`take`, `poll`) and the senders it registers."""
 
-    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Hand the update to the engine, answer the button press, send the replies."""
-        chat = update.effective_chat
-        if chat is not None and self.staff_chat_id is not None and chat.id == self.staff_chat_id:
-            await self.on_staff_update(update, context)
-            return
-        inbound = to_inbound(update)
-        if inbound is None:
-            return
-        query = update.callback_query
-        notice = None
-        try:
-            outcome = await self.engine.handle(inbound)
-            notice = outcome.notice
-        finally:
-            if query is not None:  # always, exactly once, or the user's button spins for seconds
-                await _quietly(query.answer(text=notice[:200] if notice else None))
-        chat_id = update.effective_chat.id
-        edit_target = query.message if query is not None and isinstance(query.message, Message) else None
-        for n, reply in enumerate(outcome.replies):
-            try:
-                await self.send(context.bot, chat_id, reply, edit_target if reply.edit else None)
-            except (RetryAfter, TimedOut, NetworkError) as e:
-                # The answer is already committed; what the user has not seen yet goes through the
-                # outbox, which waits as Telegram asks and retries, instead of being lost.
-                log.warning(
-                    "reply to %s refused (%s); queued %d message(s)", chat_id, e, len(outcome.replies) - n
-                )
-                await self.engine.defer(inbound.conversation, outcome.replies[n:])
-                return
-
-    async def on_staff_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Only messages in the configured staff chat get here: staff relaying or commanding."""
-        if update.callback_query is not None:
-            await _quietly(update.callback_query.answer())
-            return
-        staff = to_staff_inbound(update)
-        if staff is None:
-            message = update.message
-            if message is not None and (message.text or "").startswith("/") and not message.is_topic_message:
-                text = self.engine.staff_text("staff/unknown_topic")
-                await context.bot.send_message(message.chat_id, text, parse_mode=ParseMode.HTML)
-            return
-        outcome = await self.engine.handle_staff(staff)
-        for reply in outcome.replies:  # answers to staff commands, in the same topic
-            try:
-                await context.bot.send_message(
-                    self.staff_chat_id, reply.text, parse_mode=ParseMode.HTML, message_thread_id=staff.thread
-                )
-            except TelegramError as e:  # e.g. the topic was just closed by /close
-                log.info("could not answer in topic %s: %s", staff.thread, e)
-
-    async def send(self, bot, chat_id: int, reply: Reply, edit_target: Message | None = None) -> None:
-        markup = keyboard(reply)
-        if reply.document is not None:  # the incident record: the file itself, its text as caption
-            await bot.send_document(
-                chat_id,
-                reply.document.content,
-                filename=reply.document.filename,
-                caption=reply.text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup,
-            )
-            return
-        if edit_target is not None:
-            try:
-                await bot.edit_message_text(
-                    reply.text,
-                    chat_id=chat_id,
-                    message_id=edit_target.message_id,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=markup,
-                )
-                return
-            except BadRequest as e:
-                if "not modified" in e.message.lower():
-                    return  # a double tap that changed nothing
-                log.warning("could not edit message %s: %s; sending a new one", edit_target.message_id, e)
-        chunks = split_text(reply.text)
-        for n, chunk in enumerate(chunks):
-            last = n == len(chunks) - 1
-            await bot.send_message(
-                chat_id, chunk, parse_mode=ParseMode.HTML, reply_markup=markup if last else None
-            )
-
-
-async def _quietly(awaitable) -> None:
-    """Answering a callback can fail harmlessly (too old, already answered)."""
-    try:
-        await awaitable
-    except TelegramError as e:
-        log.info("callback answer failed: %s", e)
-
-
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log the failure and tell the user something went wrong, never silence."""
-    log.error("update failed", exc_info=context.error)
-    if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == "private":
-        engine: Engine = context.application.bot_data["engine"]
-        lang = (
-            "en"
-            if (update.effective_user and (update.effective_user.language_code or "").startswith("en"))
-            else "ja"
+    def __init__(self, engine: Engine, bot: Bot, staff_chat_id: int | None = None):
+        self.engine, self.bot, self.staff_chat_id = engine, bot, staff_chat_id
+        self.sender = TelegramSender(bot)
+        self.desk = (
+            TelegramDesk(bot, staff_chat_id, engine.store, engine.clock, engine.staff_text)
+            if staff_chat_id is not None
+            else None
         )
+        engine.outbox.register("telegram", self.sender)
+        if self.desk is not None:
+            engine.outbox.register("staff", self.desk, limit=group_window)
+
+    # -- in ---------------------------------------------------------------------------------------
+
+    async def take(self, updates: Sequence[Update]) -> int:
+        """Commit a batch of updates to the inbox; after this returns, confirm them to Telegram.
+        How many were new events (redeliveries and updates we do not handle are not)."""
+        inbounds, notes = [], []
+        for update in updates:
+            chat = update.effective_chat
+            if self.desk is not None and chat is not None and chat.id == self.staff_chat_id:
+                staff = await self._from_staff(update)
+                if isinstance(staff, Inbound):
+                    inbounds.append(staff)
+                elif staff is not None:
+                    notes.append(staff)
+            elif (inbound := to_inbound(update)) is not None:
+                inbounds.append(inbound)
+        if notes:
+            await self.engine.post(notes)
+        return await self.engine.accept(inbounds)
+
+    async def accept_update(self, data: dict) -> str:
+        """One update as a webhook receives it (JSON): "accepted", "duplicate" or "ignored" once
+        committed; raises if it could not be (then answer non-2xx, and Telegram sends it again)."""
+        update = Update.de_json(data, self.bot)
+        chat = update.effective_chat
+        handled = to_inbound(update) is not None or (chat is not None and chat.id == self.staff_chat_id)
+        new = await self.take([update])
+        return "accepted" if new else ("duplicate" if handled else "ignored")
+
+    async def _from_staff(self, update: Update) -> Inbound | Envelope | None:
+        """A person's message in a customer's topic is that conversation's event; a /command in
+        General, or a message in a topic that is no customer's, is answered so; the rest
+        (service messages, other bots, taps) is ignored."""
+        message = update.message
+        if message is None or message.from_user is None or message.from_user.is_bot:
+            return None
+        thread = message.message_thread_id if message.is_topic_message else None
+        if thread is None:
+            if not (message.text or "").startswith("/"):
+                return None
+        elif message.text is None and not message.effective_attachment:
+            return None  # topic created, closed, renamed...
+        else:
+            inbound = await self.desk.to_inbound(message, update.update_id)
+            if inbound is not None:
+                return inbound
+        text = self.engine.staff_text("staff/unknown_topic")
+        where = {"thread": thread} if thread is not None else None
+        return Envelope(Staff(), Reply("staff/unknown_topic", text), kind="alert", reply_ctx=where)
+
+    async def poll(self) -> None:
+        """Long-poll until cancelled. The offset that confirms a batch is only sent after the
+        batch is in the inbox; a crash before that gets the batch again, and the inbox drops
+        whatever it already has."""
+        offset = None
+        failures = 0
         try:
-            await context.bot.send_message(
-                update.effective_chat.id,
-                engine.texts.render(lang, "common/error"),
-                parse_mode=ParseMode.HTML,
-            )
-        except (TelegramError, Forbidden):
-            log.warning("could not tell chat %s about the failure", update.effective_chat.id)
+            while True:
+                try:
+                    updates = await self.bot.get_updates(
+                        offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES
+                    )
+                    if updates:
+                        await self.take(updates)
+                        offset = updates[-1].update_id + 1
+                    failures = 0
+                except InvalidToken:
+                    raise
+                except RetryAfter as e:
+                    await asyncio.sleep(_seconds(e.retry_after))
+                except (NetworkError, TelegramError) as e:
+                    failures += 1
+                    delay = min(2**failures, 60)
+                    log.warning("getUpdates failed (%s); again in %ss", e, delay)
+                    await asyncio.sleep(delay)
+                except Exception:  # the store: do not confirm, fetch the same batch again
+                    failures += 1
+                    log.exception("could not commit a batch of updates; fetching it again")
+                    await asyncio.sleep(min(2**failures, 60))
+        finally:
+            if offset is not None:  # confirm the last batch, so a restart does not fetch it again
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.bot.get_updates(offset=offset, timeout=0), 5)
 
+    # -- set-up -----------------------------------------------------------------------------------
 
-async def register_commands(application: Application) -> None:
-    """The command menu Telegram shows, in Japanese by default and in English for English users."""
-    texts = application.bot_data["engine"].texts
-    for language in ("ja", "en"):
-        commands = [BotCommand(name, texts.label(language, "commands", name)) for name in COMMANDS]
-        await application.bot.set_my_commands(commands, language_code=None if language == "ja" else language)
-
-
-def build_application(
-    engine: Engine,
-    token: str,
-    base_url: str = DEFAULT_API_BASE_URL,
-    *,
-    staff_chat_id: int | None = None,
-    request: BaseRequest | None = None,
-) -> Application:
-    """The PTB Application for our engine; `base_url` may point at a self-hosted Bot API server.
-
-    `request` replaces the HTTP layer (tests answer it in-process).
-    """
-    base_url = base_url.rstrip("/")
-    builder = (
-        ApplicationBuilder()
-        .token(token)
-        .base_url(base_url)
-        .base_file_url(base_url.removesuffix("/bot") + "/file/bot")
-        .concurrent_updates(PerChatUpdateProcessor())
-    )
-    if request is not None:
-        builder = builder.request(request).get_updates_request(request)
-    application = builder.build()
-    application.bot_data["engine"] = engine
-    channel = TelegramChannel(engine, staff_chat_id)
-    application.bot_data["delivery"] = TelegramDelivery(engine, application.bot, staff_chat_id)
-    application.add_handler(TypeHandler(Update, channel.on_update))
-    application.add_error_handler(on_error)
-    return application
-
-
-class _Redact(logging.Filter):
-    """Secrets never reach the logs, whatever library formats the message."""
-
-    def __init__(self, secret: str):
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.secret in message:
-            record.msg, record.args = message.replace(self.secret, "<redacted>"), ()
-        return True
-
-
-def settings(env: Mapping[str, str]) -> tuple[str, str, int | None]:
-    """Token, Bot API base URL and staff chat id from the environment."""
-    token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
-    if not token:
-        raise ConfigError("TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export its token")
-    base_url = env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_API_BASE_URL
-    staff = env.get("TELEGRAM_STAFF_CHAT_ID", "").strip()
-    try:
-        staff_chat_id = int(staff) if staff else None
-    except ValueError:
-        raise ConfigError("TELEGRAM_STAFF_CHAT_ID must be a chat id such as -1001234567890") from None
-    return token, base_url, staff_chat_id
-
-
-async def purge_daily(app, keep) -> None:
-    """Retention: forget what is no longer needed, at start-up and then once a day."""
-    while True:
-        async with app.store.transaction() as tx:
-            counts = await tx.purge(app.engine.clock(), keep)
-        log.info("purged %s", counts)
-        await asyncio.sleep(24 * 3600)
-
-
-async def run_telegram(db_path: str | None = None, env: Mapping[str, str] = os.environ) -> None:
-    """Long-poll Telegram until SIGINT or SIGTERM, then stop cleanly."""
-    from bot.app import open_app, retention
-
-    token, base_url, staff_chat_id = settings(env)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_Redact(token))
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every URL, token included
-    app = await open_app(db_path, env=env)
-    application = build_application(app.engine, token, base_url, staff_chat_id=staff_chat_id)
-    worker = application.bot_data["delivery"].worker()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        async with application:
-            await register_commands(application)
-            await application.start()
-            await application.updater.start_polling(allowed_updates=["message", "callback_query"])
-            sending = asyncio.create_task(worker.run(), name="outbox")
-            tidying = asyncio.create_task(purge_daily(app, retention(env)), name="purge")
-            log.info("polling %s as @%s", base_url.replace(token, "<redacted>"), application.bot.username)
-            await stop.wait()
-            sending.cancel()
-            tidying.cancel()
-            await application.updater.stop()
-            await application.stop()
-    finally:
-        await app.close()
+    async def register_commands(self) -> None:
+        """The command menu Telegram shows, in Japanese by default and in English for English users."""
+        texts = self.engine.texts
+        for language in ("ja", "en"):
+            commands = [BotCommand(name, texts.label(language, "commands", name)) for name in COMMANDS]
+            await self.bot.set_my_commands(commands, language_code=None if language == "ja" else language)

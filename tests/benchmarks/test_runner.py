@@ -4,9 +4,8 @@ import sys
 import types
 
 from benchmarks.__main__ import main
-from benchmarks.common import FixedClock, Result, Target, percentile, quote_conversation, temp_app
+from benchmarks.common import Result, Target, bench_app, percentile, quote_conversation, temp_app
 from benchmarks.scale import SAMPLE, Filler
-from bot.app import open_app
 
 
 def fake_area(monkeypatch, run) -> None:
@@ -63,14 +62,14 @@ async def test_benchmarks_quote_conversation_reaches_the_result():
 async def test_benchmarks_bulk_fill_matches_the_schema(tmp_path):
     """Conversations filled in bulk are ones the engine can load and continue."""
     path = tmp_path / "quotebot.db"
-    app = await open_app(str(path), env={}, clock=FixedClock())
+    app = await bench_app(path)
     await quote_conversation(app, SAMPLE)
     await app.close()
     filler = Filler(path)
     filler.read_sample()
     filler.fill_to(50)
     assert filler.rows()["conversations"] == 51
-    app = await open_app(str(path), env={}, clock=FixedClock())
+    app = await bench_app(path)
     try:
         outcome = await quote_conversation(app, filler.key(7))
     finally:

@@ -10,10 +10,9 @@ from datetime import datetime
 
 import pytest
 
-from bot.app import open_app
 from bot.markup import to_plain
-from bot.outbox import OutboxWorker
-from tests.support.transcript import JST, Chat, open_chat_app
+from bot.outbox import Outbox
+from tests.support.transcript import JST, Chat, Recorder, open_chat_app
 
 REF = "I-20261122-0001"
 DESKS = ("0120-258-189", "0120-318-258", "0120-362-119")  # MS&AD, SOMPO, LAC: 24 hours
@@ -161,12 +160,12 @@ def said(chat: Chat, key: str) -> str:
 
 
 def tokens(chat: Chat) -> list[str]:
-    return [o.token for r in chat.replies for o in r.options]
+    return [o.token for r in chat.replies for o in r.buttons]
 
 
 def label_of(chat: Chat, token: str) -> str:
     """The label of a checklist button, whichever way it now points (…1 ticks, …0 unticks)."""
-    return next(o.label for r in chat.replies for o in r.options if o.token.rpartition(".")[0] == token)
+    return next(o.label for r in chat.replies for o in r.buttons if o.token.rpartition(".")[0] == token)
 
 
 async def saved(app, conversation: str = "console:test") -> list[dict]:
@@ -176,18 +175,15 @@ async def saved(app, conversation: str = "console:test") -> list[dict]:
 
 async def staff_messages(app, clock) -> list[str]:
     async with app.store.transaction() as tx:
-        rows = await tx.due_outbox(clock(), ("staff",))
-    return [row["payload"]["text"] for row in rows]
+        rows = await tx.due_outbox(clock(), routes=("staff",))
+    return [row.envelope.body.text for row in rows]
 
 
-class Recorder:
-    """A deliver() for the console's outbox rows that keeps what it was given."""
-
-    def __init__(self):
-        self.rows: list[dict] = []
-
-    async def __call__(self, row: dict) -> None:
-        self.rows.append(row)
+def console_worker(app, clock) -> tuple[Recorder, Outbox]:
+    """An outbox worker of its own for console conversations, recording what it sends."""
+    sent, worker = Recorder(), Outbox(app.store, clock)
+    worker.register("console", sent)
+    return sent, worker
 
 
 def at(month: int, dom: int, hour: int, minute: int = 0) -> datetime:
@@ -524,12 +520,14 @@ async def test_incident_discovery_40_days_ago_transcript(app, chat, clock, lang)
         '"40 days ago" is recorded as Tue 13 Oct 2026.',
     )
     assert echo in to_plain("\n".join(r.text for r in chat.history))
-    sent = Recorder()
-    worker = OutboxWorker(app.store, clock, ("console:",), sent)
+    sent, worker = console_worker(app, clock)
     clock.now = at(11, 23, 9, 0)
     await worker.drain()
-    assert sorted(row["tag"] for row in sent.rows) == [f"remind:{REF}:ppc_final", f"remind:{REF}:ppc_prelim"]
-    text = to_plain(sent.rows[0]["payload"]["text"])
+    assert sorted(row.envelope.tag for row in sent.rows) == [
+        f"remind:{REF}:ppc_final",
+        f"remind:{REF}:ppc_prelim",
+    ]
+    text = to_plain(sent.rows[0].body.text)
     assert pick(lang, "期限を過ぎています", "has passed") in text
 
 
@@ -687,7 +685,7 @@ async def test_incident_bad_typed_time_gets_the_matching_reprompt(chat, lang, ty
     await chat.user(typed)
     chat.expect("incident/discovered_invalid")
     assert pick(lang, ja, en) in chat.text
-    assert len(chat.replies[0].options) == 4  # the four time buttons come with the reprompt
+    assert len(chat.replies[0].buttons) == 4  # the four time buttons come with the reprompt
     await chat.tap("yesterday")
     chat.expect("incident/data")
 
@@ -928,14 +926,14 @@ async def test_incident_checklist_tap_ticks_and_unticks_in_place(app, chat, lang
     assert said(chat, "incident/checklist").count("⬜") == 9
     await chat.tap_token(PSP + ".1")
     chat.expect("incident/checklist")
-    assert chat.replies[0].edit
+    assert chat.replies[0].replaces
     assert label_of(chat, PSP) == pick(lang, "✅ 決済代行会社へ連絡", "✅ Tell payment provider")
     assert chat.text.count("⬜") == 8
     (record,) = await saved(app)
     first = record["checklist"][0]
     assert (first["id"], first["done"]) == ("card_tell_psp", True)
     await chat.tap_token(PSP + ".0")
-    assert chat.replies[0].edit and not label_of(chat, PSP).startswith("✅")
+    assert chat.replies[0].replaces and not label_of(chat, PSP).startswith("✅")
     assert chat.text.count("⬜") == 9
 
 
@@ -1013,8 +1011,7 @@ async def test_incident_reminder_survives_a_restart_and_is_sent_once(db, clock):
 
     second = await open_chat_app(db, clock)
     try:
-        sent = Recorder()
-        worker = OutboxWorker(second.store, clock, ("console:",), sent)
+        sent, worker = console_worker(second, clock)
         clock.now = at(11, 24, 8, 59)
         await worker.drain()
         assert sent.rows == []
@@ -1022,10 +1019,10 @@ async def test_incident_reminder_survives_a_restart_and_is_sent_once(db, clock):
         await worker.drain()
         await worker.drain()
         (row,) = sent.rows
-        assert row["destination"] == "console:test"
-        text = to_plain(row["payload"]["text"])
+        assert str(row.destination) == "console:test"
+        text = to_plain(row.body.text)
         assert REF in text and "速報を出す" in text and "2026年11月25日（水）まで" in text
-        assert row["payload"]["buttons"] == [[f"ck.{REF}.ppc_prelim.1", "委員会へ速報"]]
+        assert [[o.token, o.label] for o in row.body.buttons] == [[f"ck.{REF}.ppc_prelim.1", "委員会へ速報"]]
     finally:
         await second.close()
 
@@ -1033,11 +1030,10 @@ async def test_incident_reminder_survives_a_restart_and_is_sent_once(db, clock):
 async def test_incident_ticking_an_item_cancels_its_pending_reminders(app, chat, clock):
     """Ticking the item from its first reminder stops the due-day reminder; other items still remind."""
     await report(chat)
-    sent = Recorder()
-    worker = OutboxWorker(app.store, clock, ("console:",), sent)
+    sent, worker = console_worker(app, clock)
     clock.now = at(11, 24, 9, 0)
     await worker.drain()
-    ((token, _),) = sent.rows[0]["payload"]["buttons"]
+    (token,) = [o.token for o in sent.rows[0].body.buttons]
     await chat.tap_token(token)
     chat.expect("incident/checklist")
     clock.now = at(11, 25, 9, 0)
@@ -1045,15 +1041,14 @@ async def test_incident_ticking_an_item_cancels_its_pending_reminders(app, chat,
     assert len(sent.rows) == 1
     clock.now = at(1, 18, 9, 0)
     await worker.drain()
-    assert [row["tag"] for row in sent.rows] == [f"remind:{REF}:ppc_prelim", f"remind:{REF}:ppc_final"]
+    assert [row.envelope.tag for row in sent.rows] == [f"remind:{REF}:ppc_prelim", f"remind:{REF}:ppc_final"]
 
 
 async def test_incident_unticking_restores_the_future_reminders(app, chat, clock):
     """An item ticked and later unticked gets back the reminders still to come, not the ones past."""
     await report(chat)
     await chat.tap_token(f"ck.{REF}.ppc_prelim.1")
-    sent = Recorder()
-    worker = OutboxWorker(app.store, clock, ("console:",), sent)
+    sent, worker = console_worker(app, clock)
     clock.now = at(11, 24, 10, 0)
     await worker.drain()
     assert sent.rows == []
@@ -1063,7 +1058,7 @@ async def test_incident_unticking_restores_the_future_reminders(app, chat, clock
     clock.now = at(11, 25, 9, 0)
     await worker.drain()
     (row,) = sent.rows
-    assert row["tag"] == f"remind:{REF}:ppc_prelim"
+    assert row.envelope.tag == f"remind:{REF}:ppc_prelim"
 
 
 # -- staff -------------------------------------------------------------------------------------
@@ -1071,7 +1066,7 @@ async def test_incident_unticking_restores_the_future_reminders(app, chat, clock
 
 @pytest.fixture
 async def staff_app(db, clock):
-    app = await open_app(str(db), env=STAFF_ENV, clock=clock)
+    app = await open_chat_app(db, clock, env=STAFF_ENV)
     yield app
     await app.close()
 

@@ -1,142 +1,204 @@
-"""The outbox: queued messages go out once, wait when told to, retry on failure, never vanish."""
+"""The outbox: queued messages go out once, in order per destination, wait when told to, retry on
+failure, never vanish."""
 
+import asyncio
 from datetime import timedelta
 
-from bot.outbox import GiveUp, OutboxWorker, RetryLater, SlidingWindow
-from bot.store import Store
+from bot.messages import Envelope, Key, Reply, Staff
+from bot.outbox import GiveUp, Outbox, RetryLater, SlidingWindow
+from bot.store import open_store
 from tests.support.transcript import Clock
 
+USER = Key("telegram", "1")
 
-async def queue(store: Store, clock: Clock, destination: str, text: str, **options) -> int:
+
+async def queue(store, clock: Clock, destination, text: str, **options) -> int:
     async with store.transaction() as tx:
-        return await tx.enqueue(destination, {"text": text}, clock(), **options)
+        return await tx.enqueue(Envelope(destination, Reply("k", text), **options), clock())
 
 
-async def pending(store: Store, clock: Clock) -> list[dict]:
+async def pending(store, clock: Clock) -> list:
     async with store.transaction() as tx:
-        return await tx.due_outbox(clock() + timedelta(days=3650), ("telegram:", "staff"))
+        return await tx.due_outbox(clock() + timedelta(days=3650))
 
 
 class Recorder:
-    """A deliver() that records what it sent and fails as told."""
+    """A sender that records what it sent and fails as told (one failure per deliver call)."""
 
     def __init__(self):
         self.sent: list[tuple[str, str]] = []
         self.failures: list[Exception] = []
+        self.calls = 0
 
-    async def __call__(self, row: dict) -> None:
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append((row["destination"], row["payload"]["text"]))
+    async def deliver(self, rows) -> None:
+        self.calls += 1
+        for row in rows:
+            if self.failures:
+                raise self.failures.pop(0)
+            self.sent.append((str(row.destination), row.body.text))
+            await row.sent()
 
 
 async def make(tmp_path, **limits):
-    store = await Store.open(tmp_path / "o.db")
+    store = await open_store(tmp_path / "o.db")
     clock = Clock()
-    deliver = Recorder()
-    worker = OutboxWorker(store, clock, ("telegram:", "staff"), deliver, limits=limits)
-    return store, clock, deliver, worker
+    sender = Recorder()
+    outbox = Outbox(store, clock)
+    outbox.register("telegram", sender, limits.get("telegram"))
+    outbox.register("staff", sender, limits.get("staff"))
+    return store, clock, sender, outbox
 
 
 async def test_outbox_sends_due_rows_once(tmp_path):
     """A due row is delivered and marked sent; draining again sends nothing more."""
-    store, clock, deliver, worker = await make(tmp_path)
-    await queue(store, clock, "staff", "alert")
-    await worker.drain()
-    await worker.drain()
-    assert deliver.sent == [("staff", "alert")]
+    store, clock, sender, outbox = await make(tmp_path)
+    await queue(store, clock, Staff(), "alert", kind="alert")
+    await outbox.drain()
+    await outbox.drain()
+    assert sender.sent == [("staff", "alert")]
     assert await pending(store, clock) == []
+    await store.close()
+
+
+async def test_outbox_hands_a_destinations_rows_over_at_once_in_order(tmp_path):
+    """Three rows for one chat reach the sender in one call, in the order they were written."""
+    store, clock, sender, outbox = await make(tmp_path)
+    for text in ("one", "two", "three"):
+        await queue(store, clock, USER, text)
+    await outbox.flush([USER])
+    assert sender.sent == [("telegram:1", "one"), ("telegram:1", "two"), ("telegram:1", "three")]
+    assert sender.calls == 1
     await store.close()
 
 
 async def test_outbox_holds_rows_until_they_are_due(tmp_path):
     """A reminder for tomorrow waits until the clock reaches it."""
-    store, clock, deliver, worker = await make(tmp_path)
-    await queue(store, clock, "telegram:1", "remind", not_before=clock() + timedelta(days=1))
-    await worker.drain()
-    assert deliver.sent == []
+    store, clock, sender, outbox = await make(tmp_path)
+    await queue(store, clock, USER, "remind", kind="reminder", not_before=clock() + timedelta(days=1))
+    await outbox.drain()
+    assert sender.sent == []
     clock.advance(days=1)
-    await worker.drain()
-    assert deliver.sent == [("telegram:1", "remind")]
+    await outbox.drain()
+    assert sender.sent == [("telegram:1", "remind")]
     await store.close()
 
 
-async def test_outbox_retry_after_is_honoured(tmp_path):
-    """Telegram's "retry after 30s" postpones the row by 30 seconds, then it goes."""
-    store, clock, deliver, worker = await make(tmp_path)
-    await queue(store, clock, "staff", "alert")
-    deliver.failures.append(RetryLater(30))
-    await worker.drain()
+async def test_outbox_retry_after_is_honoured_and_nothing_overtakes(tmp_path):
+    """Telegram's "retry after 30s" postpones the row and the one behind it by 30 s, then both go in order."""
+    store, clock, sender, outbox = await make(tmp_path)
+    await queue(store, clock, USER, "first")
+    await queue(store, clock, USER, "second")
+    sender.failures.append(RetryLater(30))
+    await outbox.drain()
     clock.advance(seconds=29)
-    await worker.drain()
-    assert deliver.sent == []
+    await outbox.drain()
+    assert sender.sent == []
     clock.advance(seconds=1)
-    await worker.drain()
-    assert deliver.sent == [("staff", "alert")]
+    await outbox.drain()
+    assert sender.sent == [("telegram:1", "first"), ("telegram:1", "second")]
     await store.close()
 
 
 async def test_outbox_failures_back_off_and_are_not_dropped(tmp_path):
     """An unexpected error is retried later with a growing delay, and the row survives."""
-    store, clock, deliver, worker = await make(tmp_path)
-    await queue(store, clock, "staff", "alert")
-    deliver.failures += [ConnectionError("down"), ConnectionError("still down")]
-    await worker.drain()
+    store, clock, sender, outbox = await make(tmp_path)
+    await queue(store, clock, Staff(), "alert", kind="alert")
+    sender.failures += [ConnectionError("down"), ConnectionError("still down")]
+    await outbox.drain()
     (row,) = await pending(store, clock)
-    assert row["attempts"] == 1
+    assert row.attempts == 1
     clock.advance(seconds=1)
-    await worker.drain()
+    await outbox.drain()
     clock.advance(seconds=2)
-    await worker.drain()
-    assert deliver.sent == [("staff", "alert")]
+    await outbox.drain()
+    assert sender.sent == [("staff", "alert")]
     await store.close()
 
 
-async def test_outbox_give_up_is_kept_with_its_reason(tmp_path):
-    """A message the platform refuses for good is not retried forever, and not deleted."""
-    store, clock, deliver, worker = await make(tmp_path)
-    await queue(store, clock, "telegram:9", "hello")
-    deliver.failures.append(GiveUp("bot was blocked by the user"))
-    await worker.drain()
+async def test_outbox_give_up_is_kept_with_its_reason_and_the_next_row_goes(tmp_path):
+    """A message the platform refuses for good is kept with its reason; the one behind it still goes."""
+    store, clock, sender, outbox = await make(tmp_path)
+    refused = await queue(store, clock, USER, "hello")
+    await queue(store, clock, USER, "after")
+    sender.failures.append(GiveUp("bot was blocked by the user"))
+    await outbox.drain()
+    assert sender.sent == [("telegram:1", "after")]
     assert await pending(store, clock) == []
     async with store.transaction() as tx:
-        row = await tx._one("SELECT sent_at, last_error FROM outbox")
-    assert row["sent_at"] and "blocked" in row["last_error"]
+        record = await tx.outbox_record(refused)
+    assert record.sent_at and "blocked" in record.last_error
     await store.close()
 
 
 async def test_outbox_group_limit_holds_only_that_destination(tmp_path):
-    """The 21st staff message in a minute waits; a user's reminder behind it still goes."""
-    store, clock, deliver, worker = await make(
-        tmp_path, staff=lambda: SlidingWindow(20, timedelta(minutes=1))
-    )
+    """The 21st staff message in a minute waits; a user's message behind it still goes."""
+    store, clock, sender, outbox = await make(tmp_path, staff=lambda: SlidingWindow(20, timedelta(minutes=1)))
     for n in range(21):
-        await queue(store, clock, "staff", f"alert {n}")
-    await queue(store, clock, "telegram:5", "reminder")
-    held = await worker.drain()
-    assert len([d for d, _ in deliver.sent if d == "staff"]) == 20
-    assert ("telegram:5", "reminder") in deliver.sent
+        await queue(store, clock, Staff(), f"alert {n}", kind="alert")
+    await queue(store, clock, USER, "reminder", kind="reminder")
+    held = await outbox.drain()
+    assert len([d for d, _ in sender.sent if d == "staff"]) == 20
+    assert ("telegram:1", "reminder") in sender.sent
     assert 0 < held <= 60
     clock.advance(minutes=1)
-    await worker.drain()
-    assert ("staff", "alert 20") in deliver.sent
+    await outbox.drain()
+    assert ("staff", "alert 20") in sender.sent
     await store.close()
 
 
 async def test_outbox_cancelled_reminder_is_never_sent(tmp_path):
     """A pending row cancelled by its tag (an item marked done) does not go out."""
-    store, clock, deliver, worker = await make(tmp_path)
-    await queue(
-        store,
-        clock,
-        "telegram:1",
-        "remind",
-        not_before=clock() + timedelta(hours=1),
-        tag="remind:x",
-    )
+    store, clock, sender, outbox = await make(tmp_path)
+    later = clock() + timedelta(hours=1)
+    await queue(store, clock, USER, "remind", kind="reminder", not_before=later, tag="remind:x")
     async with store.transaction() as tx:
         assert await tx.cancel_outbox("remind:x") == 1
     clock.advance(hours=2)
-    await worker.drain()
-    assert deliver.sent == []
+    await outbox.drain()
+    assert sender.sent == []
+    await store.close()
+
+
+async def test_outbox_a_route_without_a_sender_here_is_left_alone(tmp_path):
+    """Rows for a channel this process does not run (LINE here) stay queued for the one that does."""
+    store, clock, sender, outbox = await make(tmp_path)
+    await queue(store, clock, Key("line", "U1"), "hi")
+    await outbox.drain()
+    assert sender.sent == [] and len(await pending(store, clock)) == 1
+    await store.close()
+
+
+async def test_outbox_a_stuck_destination_does_not_hold_up_the_others(tmp_path):
+    """The worker sends one chat's row while another chat's send hangs, and never sends a row twice."""
+    store, clock, _, outbox = await make(tmp_path)
+    stuck, sent = asyncio.Event(), []
+
+    class Hanging:
+        async def deliver(self, rows):
+            for row in rows:
+                if row.destination == USER:
+                    await stuck.wait()
+                sent.append(row.body.text)
+                await row.sent()
+
+    outbox.register("telegram", Hanging())
+    await queue(store, clock, USER, "stuck")
+    await queue(store, clock, Key("telegram", "2"), "free")
+    worker = asyncio.create_task(outbox.run())
+    try:
+        for _ in range(200):
+            if sent:
+                break
+            await asyncio.sleep(0.01)
+        assert sent == ["free"]
+        # The direct path waits for the worker's send to that chat rather than sending again.
+        flushing = asyncio.create_task(outbox.flush([USER]))
+        await asyncio.sleep(0.05)
+        assert not flushing.done()
+        stuck.set()
+        await asyncio.wait_for(flushing, 5)
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+    assert sent == ["free", "stuck"]
     await store.close()

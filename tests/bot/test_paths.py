@@ -97,8 +97,8 @@ async def staffed(db, clock):
 
 async def staff_texts(app, clock) -> list[str]:
     async with app.store.transaction() as tx:
-        rows = await tx.due_outbox(clock(), ("staff",))
-    return [to_plain(row["payload"]["text"]) for row in rows]
+        rows = await tx.due_outbox(clock(), routes=("staff",))
+    return [to_plain(row.envelope.body.text) for row in rows]
 
 
 @pytest.mark.parametrize(

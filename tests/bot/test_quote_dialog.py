@@ -52,7 +52,7 @@ async def test_quote_four_answers_give_premiums(chat, lang):
     chat.expect("quote/channels")
     await chat.tap("rakuten")
     chat.expect("quote/channels")
-    assert chat.replies[0].edit and "✅" in chat.labels()[0]
+    assert chat.replies[0].replaces and "✅" in chat.labels()[0]
     await chat.tap("done")
     chat.expect("quote/result", "quote/next")
     for figure in FIGURES[lang].values():
@@ -114,7 +114,7 @@ async def test_quote_bad_industry_gets_a_reprompt_with_buttons(chat, bad):
     await chat.user("3億")
     await chat.user(bad)
     chat.expect("quote/industry_invalid")
-    assert len(chat.replies[0].options) == 13
+    assert len(chat.replies[0].buttons) == 13
 
 
 async def test_quote_done_without_channels_is_refused(chat):
@@ -284,7 +284,7 @@ async def test_quote_first_words_get_the_welcome_not_a_scolding(chat):
     """Someone's first message, whatever it is, is answered with the welcome menu."""
     await chat.user("こんにちは")
     chat.expect("menu/start")
-    assert "こんにちは" in chat.text and len(chat.replies[0].options) == 4
+    assert "こんにちは" in chat.text and len(chat.replies[0].buttons) == 4
 
 
 async def test_quote_lang_switches_and_repeats_the_question(chat):
@@ -341,7 +341,7 @@ async def test_quote_bad_choice_after_the_result_gets_the_menu_again(chat, bad):
     await finish_quote(chat)
     await chat.user(bad)
     chat.expect("quote/next_invalid")
-    assert len(chat.replies[0].options) == 6
+    assert len(chat.replies[0].buttons) == 6
 
 
 async def test_quote_bad_choice_at_the_start_menu_gets_its_reprompt(chat):
@@ -349,4 +349,4 @@ async def test_quote_bad_choice_at_the_start_menu_gets_its_reprompt(chat):
     await chat.user("/start")
     await chat.user("banana")
     chat.expect("menu/start_invalid")
-    assert len(chat.replies[0].options) == 4
+    assert len(chat.replies[0].buttons) == 4

@@ -1,6 +1,6 @@
 """PTB's network seam answered in-process: a `BaseRequest` backed by the Bot API stub's world.
 
-The real `Application`, `Bot` and handlers run; only the bytes never touch a socket.
+The real `Bot`, our Telegram channel and its senders run; only the bytes never touch a socket.
 """
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 
 from telegram import Update
-from telegram.ext import Application
 from telegram.request import BaseRequest, RequestData
 
+from bot.channels.telegram import TelegramChannel, make_bot
+from bot.engine import Engine
 from tests.support.botapi_stub import BotApiStub
 
 
@@ -39,7 +40,28 @@ class OfflineRequest(BaseRequest):
         return status, json.dumps(body).encode()
 
 
-async def deliver(application: Application, stub: BotApiStub, update_id: int) -> None:
-    """Feed one queued update to the application, as polling would."""
-    update = Update.de_json(stub.pending_update(update_id), application.bot)
-    await application.process_update(update)
+class OfflineTelegram:
+    """The Telegram channel of a running bot, its Bot answered by the stub in-process.
+
+    `async with OfflineTelegram(engine, stub) as telegram:`; `deliver()` feeds it an update as
+    polling would and waits for its turn (and the sends right after it).
+    """
+
+    def __init__(self, engine: Engine, stub: BotApiStub, staff_chat_id: int | None = None):
+        self.engine, self.stub, self.outbox = engine, stub, engine.outbox
+        self.bot = make_bot(stub.token, stub.base_url, request=OfflineRequest(stub))
+        self.channel = TelegramChannel(engine, self.bot, staff_chat_id)
+
+    async def __aenter__(self) -> OfflineTelegram:
+        await self.bot.initialize()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.bot.shutdown()
+
+
+async def deliver(telegram: OfflineTelegram, stub: BotApiStub, update_id: int) -> None:
+    """Feed one queued update to the channel, as polling would, and let its turn run."""
+    update = Update.de_json(stub.pending_update(update_id), telegram.bot)
+    await telegram.channel.take([update])
+    await telegram.engine.settle()

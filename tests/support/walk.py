@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from bot.app import App
 from bot.commands import COMMANDS
 from bot.markup import to_plain
-from bot.messages import Inbound, Outcome, Reply
+from bot.messages import Inbound, Key, Notice, Reply
 from dialogs.forms import current_step
+from tests.support.transcript import Outcome
 
 _INTERNAL = re.compile(r"seeds/|\b\d{3}_\w+\.txt")
 LONG_TEXT = "長い文章です。" * 800  # 5,600 characters: more than Telegram lets anyone send
@@ -107,7 +108,7 @@ def inputs_at(node: Node, dialogs: dict) -> list[Step]:
     prefix = f"{active}.{step.id}."
     prompt_buttons = []
     for reply in node.shown:
-        for n, option in enumerate(reply.options, start=1):
+        for n, option in enumerate(reply.buttons, start=1):
             steps.append(Step("tap", option.token, f"tap {option.token}"))
             if option.token.startswith(prefix) and "handoff" not in state:
                 prompt_buttons.append((n, option))
@@ -157,25 +158,30 @@ class Walker:
         self.app = app
         self.dialogs = app.engine.dialogs
         self.limit = limit
-        self.conversation = "console:walk"
+        self.conversation = Key("console", "walk")
         self.locale_hint = "ja"
         self._ids = itertools.count(1)
 
-    async def _restore(self, state: dict | None) -> None:
+    @staticmethod
+    async def _queued(tx) -> int:
+        """Rows in the outbox (SQLite's table): a turn that adds one besides its replies relayed."""
+        return (await tx._one("SELECT COUNT(*) FROM envelopes WHERE kind != 'reply'"))[0]
+
+    async def _restore(self, state: dict | None) -> int:
         async with self.app.store.transaction() as tx:
             if state is None:
                 await tx.delete_conversation_data(self.conversation)
             else:
                 now = self.app.engine.clock()
-                await tx.save_conversation(self.conversation, "console", copy.deepcopy(state), now)
+                await tx.save_conversation(self.conversation, copy.deepcopy(state), now)
+            return await self._queued(tx)
 
-    async def _state(self) -> dict:
+    async def _state(self) -> tuple[dict, int]:
         async with self.app.store.transaction() as tx:
-            return (await tx.load_conversation(self.conversation)).state
+            return (await tx.load_conversation(self.conversation)).state, await self._queued(tx)
 
     async def send(self, state: dict | None, step: Step) -> tuple[Outcome, dict, bool]:
-        await self._restore(state)
-        self.app.engine.outbox_ready.clear()  # set again if the turn queues something (a relay)
+        before = await self._restore(state)
         inbound = Inbound(
             self.conversation,
             step.kind,
@@ -184,8 +190,19 @@ class Walker:
             locale_hint=self.locale_hint,
             user_name="Walker",
         )
-        outcome = await self.app.engine.handle(inbound)
-        return outcome, await self._state(), self.app.engine.outbox_ready.is_set()
+        recorder = self.app.recorder  # type: ignore[attr-defined]
+        seen = len(recorder.rows)
+        await self.app.engine.accept([inbound])
+        await self.app.engine.settle([self.conversation])
+        answered = [
+            r.body for r in recorder.rows[seen:] if r.destination == self.conversation and r.kind == "reply"
+        ]
+        notices = [b.text for b in answered if isinstance(b, Notice) and b.text]
+        outcome = Outcome(
+            tuple(b for b in answered if isinstance(b, Reply)), notices[-1] if notices else None
+        )
+        state, after = await self._state()
+        return outcome, state, after > before
 
     async def run(self, locales: tuple[str, ...] = ("ja", "en")) -> Walk:
         """Walk from a first /start in each language (the platform's language decides)."""

@@ -1,14 +1,13 @@
 """Handing a user to staff and back, through the real PTB Application and the Bot API stub.
 
-The staff group is a forum supergroup; each customer gets one topic. Outbox rows are sent by
-draining the real Telegram delivery, as the running bot's worker would.
+The staff group is a forum supergroup; each customer gets one topic. Outbox rows left over are
+sent by draining the real outbox, as the running bot's worker would.
 """
 
 import pytest
 
-from bot.channels.telegram import build_application
 from tests.support.botapi_stub import BotApiStub
-from tests.support.offline import OfflineRequest, deliver
+from tests.support.offline import OfflineTelegram, deliver
 from tests.support.transcript import Clock, open_chat_app
 
 TOKEN = "123:ABC"
@@ -22,7 +21,7 @@ class Bot:
 
     def __init__(self, stub: BotApiStub, application, app):
         self.stub, self.application, self.app = stub, application, app
-        self.worker = application.bot_data["delivery"].worker()
+        self.worker = application.outbox
 
     async def user(self, text: str, **sender) -> None:
         await deliver(self.application, self.stub, self.stub.push_message(USER, text, **sender))
@@ -77,16 +76,14 @@ async def running(stub, db, clock):
 
     async def start() -> Bot:
         app = await open_chat_app(db, clock, env=STAFF_ENV)
-        application = build_application(
-            app.engine, TOKEN, stub.base_url, staff_chat_id=STAFF, request=OfflineRequest(stub)
-        )
-        await application.initialize()
+        application = OfflineTelegram(app.engine, stub, STAFF)
+        await application.__aenter__()
         bots.append((application, app))
         return Bot(stub, application, app)
 
     yield start
     for application, app in bots:
-        await application.shutdown()
+        await application.__aexit__()
         await app.close()
 
 
@@ -249,7 +246,7 @@ async def test_handoff_survives_a_restart(running, stub, weekday):
     bot = await running()
     await bot.user("/staff")
     thread = bot.thread
-    await bot.application.shutdown()
+    await bot.application.__aexit__()
     await bot.app.close()
     again = await running()
     await again.user("再起動後のメッセージ")

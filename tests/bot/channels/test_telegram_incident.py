@@ -1,8 +1,8 @@
 """The incident report through the Telegram transport: staff alert, the record file, the checklist.
 
-A real PTB Application over the in-process request layer (tests/support/offline.py), a staff
+The real Telegram channel and PTB Bot over the in-process request layer (tests/support/offline.py), a staff
 chat configured, and the Bot API stub checking every message as Telegram would (HTML subset,
-callback data size). Queued messages go out when the test drains the delivery's worker.
+callback data size). Queued messages go out when the test drains the outbox.
 """
 
 from datetime import datetime
@@ -10,9 +10,8 @@ from datetime import datetime
 import pytest
 
 from bot.app import open_app
-from bot.channels.telegram import build_application
 from tests.support.botapi_stub import BotApiStub
-from tests.support.offline import OfflineRequest, deliver
+from tests.support.offline import OfflineTelegram, deliver
 from tests.support.transcript import JST
 
 TOKEN = "123:ABC"
@@ -36,11 +35,8 @@ async def staff_app(db, clock):
 
 @pytest.fixture
 async def telegram(staff_app, stub):
-    application = build_application(
-        staff_app.engine, TOKEN, stub.base_url, staff_chat_id=STAFF_CHAT, request=OfflineRequest(stub)
-    )
-    async with application:
-        yield application
+    async with OfflineTelegram(staff_app.engine, stub, STAFF_CHAT) as telegram:
+        yield telegram
 
 
 async def say(telegram, stub, text, **sender):
@@ -65,7 +61,7 @@ async def ransomware_report(telegram, stub, **sender):
 
 
 async def drain(telegram):
-    await telegram.bot_data["delivery"].worker().drain()
+    await telegram.outbox.drain()
 
 
 def buttons(markup: dict | None) -> list[tuple[str, str]]:
@@ -75,11 +71,11 @@ def buttons(markup: dict | None) -> list[tuple[str, str]]:
 
 
 async def test_telegram_incident_staff_alert_goes_to_the_staff_chat(telegram, stub):
-    """Incident words queue a 🚨 alert with the reference; the worker posts it to staff, name escaped."""
+    """Incident words queue a 🚨 alert with the reference; it goes to staff with the turn's replies
+    (after the commit, never from inside the turn), the name escaped; draining sends nothing more."""
     await say(telegram, stub, "ランサムウェアにやられた", first_name="<b>x</b>")
     first_aid = stub.sent(USER)[0].text
     assert REF in first_aid and "0120-362-119" in first_aid and "担当スタッフにも通知しました" in first_aid
-    assert stub.sent(STAFF_CHAT) == []  # queued, not sent from inside the turn
     await drain(telegram)
     (alert,) = stub.sent(STAFF_CHAT)
     assert "🚨" in alert.text and REF in alert.text

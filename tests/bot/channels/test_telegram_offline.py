@@ -2,9 +2,9 @@
 
 import pytest
 
-from bot.channels.telegram import build_application, register_commands, split_text
+from bot.channels.telegram_sender import split_text
 from tests.support.botapi_stub import BotApiStub
-from tests.support.offline import OfflineRequest, deliver
+from tests.support.offline import OfflineTelegram, deliver
 
 TOKEN = "123:ABC"
 USER = 4242
@@ -18,9 +18,8 @@ def stub():
 
 @pytest.fixture
 async def telegram(app, stub):
-    application = build_application(app.engine, TOKEN, stub.base_url, request=OfflineRequest(stub))
-    async with application:
-        yield application
+    async with OfflineTelegram(app.engine, stub) as telegram:
+        yield telegram
 
 
 async def say(telegram, stub, text, **kwargs):
@@ -107,7 +106,7 @@ async def test_telegram_photo_gets_an_answer(telegram, stub):
 
 async def test_telegram_commands_are_registered_in_both_languages(telegram, stub):
     """The command menu is set in Japanese (default) and English."""
-    await register_commands(telegram)
+    await telegram.channel.register_commands()
     ja = {c["command"]: c["description"] for c in stub.my_commands()}
     en = {c["command"]: c["description"] for c in stub.my_commands(language_code="en")}
     assert ja["quote"] == "保険料を見積もる" and en["quote"] == "Get a quote"
@@ -139,7 +138,7 @@ async def test_telegram_refused_reply_goes_out_later_not_lost(telegram, stub, ap
     stub.fail_next("sendMessage", error_code=429, retry_after=3)
     await deliver(telegram, stub, stub.push_message(USER, "/quote"))
     assert stub.sent(USER) == []
-    worker = telegram.bot_data["delivery"].worker()
+    worker = telegram.outbox
     clock.advance(seconds=3)
     await worker.drain()
     (sent,) = stub.sent(USER)

@@ -1,0 +1,198 @@
+"""The store: what the engine, the outbox and the channels keep, behind one protocol.
+
+`open_store(url_or_path)` picks the backend: a file path (or "sqlite:///path", ":memory:") is
+SQLite (bot/store/sqlite.py); "postgresql://..." is PostgreSQL (bot/store/postgres.py, when
+present). Every backend passes the same contract suite (tests/bot/store_contract.py).
+
+All work happens in `async with store.transaction() as tx:` — committed on a clean exit, rolled
+back on any exception; a caller that has left the block knows its writes are durable.
+Conversations are `Key`s; times are aware datetimes, kept as UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.messages import Destination, Envelope, Inbound, Key
+
+TRANSCRIPT_KEEP = 20  # messages per conversation kept for a ticket's header
+TRANSCRIPT_CHARS = 500
+EVENT_MEMORY = timedelta(days=7)  # handled event ids are remembered this long (Telegram: 24 h)
+SENT_MEMORY = timedelta(days=30)  # sent outbox rows are kept this long, for the record
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or is newer than this program."""
+
+
+def utc_text(moment: datetime) -> str:
+    """ "2026-11-22T01:00:00+00:00": text that sorts as the moments compare."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    key: Key
+    state: dict
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """An accepted event waiting for its turn."""
+
+    id: int
+    inbound: Inbound
+    received_at: str
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    """One outbox row as stored."""
+
+    id: int
+    envelope: Envelope
+    attempts: int = 0
+    last_error: str | None = None
+    sent_at: str | None = None
+
+
+class Transaction(Protocol):
+    """The queries the bot makes, all inside one open transaction."""
+
+    # -- inbox: every event is here before the platform is told we have it --------------------
+    async def add_inbound(self, inbound: Inbound, now: datetime) -> int | None:
+        """Queue an event for its turn; None (nothing queued) when its event_id was seen before."""
+
+    async def pending_conversations(self, limit: int = 100) -> list[Key]:
+        """Conversations with events waiting, the longest-waiting first."""
+
+    async def next_inbound(self, conversation: Key) -> InboxItem | None:
+        """The conversation's next event: by platform order when it has one, else arrival."""
+
+    async def inbound_done(self, item_id: int, now: datetime, *, error: str | None = None) -> None:
+        """The event's turn is over (or failed for good with `error`); its content is dropped,
+        its event id remembered for EVENT_MEMORY to recognise redeliveries."""
+
+    # -- conversations ---------------------------------------------------------------------------
+    async def load_conversation(self, key: Key) -> ConversationRow | None: ...
+
+    async def save_conversation(self, key: Key, state: dict, now: datetime) -> None: ...
+
+    # -- references, quotes, incidents -------------------------------------------------------------
+    async def next_reference(self, prefix: str, local_day: str) -> str:
+        """ "Q" and "20261122" give Q-20261122-0001, then -0002, ... (per prefix, per day)."""
+
+    async def save_quote(self, ref: str, conversation: Key, quote: dict, now: datetime) -> None: ...
+
+    async def quotes_for(self, conversation: Key, limit: int = 10) -> list[dict]:
+        """Newest first: {"ref", "created_at", "quote"}."""
+
+    async def save_incident(self, ref: str, conversation: Key, record: dict, now: datetime) -> None:
+        """Insert or replace the record of an incident."""
+
+    async def incident(self, ref: str) -> tuple[Key, dict] | None: ...
+
+    async def incidents_for(self, conversation: Key, limit: int = 5) -> list[dict]:
+        """Newest first, each record with its "ref"."""
+
+    # -- outbox: every message the bot sends is a row here first ---------------------------------
+    async def enqueue(self, envelope: Envelope, now: datetime) -> int:
+        """Store a message to send (not before envelope.not_before); its row id."""
+
+    async def cancel_outbox(self, tag: str) -> int:
+        """Drop pending messages with this tag (a reminder for an item marked done)."""
+
+    async def due_outbox(
+        self,
+        now: datetime,
+        *,
+        routes: Collection[str] | None = None,
+        destination: Destination | None = None,
+        limit: int = 200,
+    ) -> list[OutboxRecord]:
+        """Unsent rows due by `now`, oldest first; only these routes ("telegram", "staff"...)
+        or this destination when given."""
+
+    async def next_outbox_time(self, routes: Collection[str] | None = None) -> datetime | None:
+        """When the earliest unsent row of these routes falls due."""
+
+    async def mark_sent(self, outbox_id: int, now: datetime, *, error: str | None = None) -> None:
+        """Done with a row: sent, or (with `error`) refused for good and kept for the record."""
+
+    async def postpone(self, outbox_id: int, error: str, at: datetime) -> None:
+        """A send failed: try the row again at `at` (attempts + 1). Later unsent rows of the same
+        destination due before `at` wait until then too, so they never overtake it."""
+
+    async def outbox_record(self, outbox_id: int) -> OutboxRecord | None: ...
+
+    # -- handoff: tickets, the staff desk's threads, transcript ----------------------------------
+    async def open_ticket(self, conversation: Key, now: datetime) -> tuple[int, bool]:
+        """The conversation's open ticket, or a new one: (id, created)."""
+
+    async def ticket(self, ticket_id: int) -> dict | None: ...
+
+    async def open_ticket_of(self, conversation: Key) -> dict | None: ...
+
+    async def ticket_answered(self, ticket_id: int, now: datetime) -> bool:
+        """Mark the first staff answer; True only the first time."""
+
+    async def close_ticket(self, ticket_id: int, by: str, now: datetime) -> None: ...
+
+    async def add_note(self, ticket_id: int, note: dict) -> None: ...
+
+    async def topic_of(self, conversation: Key) -> dict | None:
+        """The staff desk's thread for a conversation: {"thread_id", "name", ...} or None."""
+
+    async def conversation_of_topic(self, thread_id: int) -> Key | None: ...
+
+    async def set_topic(self, conversation: Key, thread_id: int | None, name: str, now: datetime) -> None: ...
+
+    async def note_transcript(self, conversation: Key, lines: list[tuple[str, str]], now: datetime) -> None:
+        """Add (speaker, text) lines, shortened, keeping the conversation's last TRANSCRIPT_KEEP."""
+
+    async def transcript(self, conversation: Key, limit: int = 10) -> list[dict]:
+        """The last lines, oldest first: {"at", "speaker", "text"}."""
+
+    # -- personal data ---------------------------------------------------------------------------
+    async def delete_conversation_data(self, conversation: Key) -> None:
+        """Everything kept about one conversation, on the user's request."""
+
+    async def purge(self, now: datetime, keep: timedelta) -> dict[str, int]:
+        """Retention: conversations untouched for `keep` with everything about them, handled
+        events older than EVENT_MEMORY, sent outbox rows older than SENT_MEMORY; counts by table."""
+
+
+class Store(Protocol):
+    description: str  # for logs and start-up messages; never a password
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    async def schema_version(self) -> int: ...
+
+    async def mark_sent(self, outbox_id: int, now: datetime) -> None:
+        """A row went out: committed at once, on its own (a sender marks each send before its
+        destination's next one; this is Transaction.mark_sent without a transaction around it)."""
+
+    async def close(self) -> None: ...
+
+
+async def open_store(url_or_path: str | Path, **options: Any) -> Store:
+    """Open (and migrate) the store a setting names: a SQLite path or a postgresql:// URL."""
+    target = str(url_or_path)
+    if target.startswith(("postgresql://", "postgres://")):
+        try:
+            from bot.store.postgres import PostgresStore
+        except ImportError as e:
+            raise StoreError(f"PostgreSQL is not available in this installation ({e.name})") from None
+        return await PostgresStore.open(target, **options)
+    from bot.store.sqlite import SqliteStore
+
+    # "sqlite:///data/q.db" is relative, "sqlite:////srv/q.db" absolute (as SQLAlchemy reads them).
+    return await SqliteStore.open(target.removeprefix("sqlite:///"), **options)
