@@ -48,7 +48,7 @@ class AmountError(ValueError):
 # Token kinds. Numbers are "num" (whole: 300, 1,000, 三〇〇) or "dec" (with a point: 1.5).
 _NUMBERS = frozenset({"num", "dec"})
 _AMOUNT = frozenset({"num", "dec", "small", "big", "mult"})
-_PREFIXES = frozenset({"topic_pre", "approx_pre", "currency", "sign"})
+_PREFIXES = frozenset({"topic_pre", "topic_particle", "approx_pre", "currency", "sign"})
 _SUFFIXES = frozenset({"currency", "approx_post", "polite", "stop"})
 
 _VOCABULARY: dict[str, tuple[str, int]] = {
@@ -75,6 +75,8 @@ _VOCABULARY: dict[str, tuple[str, int]] = {
     **dict.fromkeys(
         ("年商", "売上高", "売上", "年間売上高", "年間売上", "revenue", "sales"), ("topic_pre", 0)
     ),
+    # ... and what joins the two: "売上は3億円", "年商：3億", "revenue is 300 million".
+    **dict.fromkeys(("は", "が", "：", ":", "is", "of"), ("topic_particle", 0)),
     "です": ("polite", 0),
     "。": ("stop", 0),
     # ▲ and △ mark negatives in Japanese bookkeeping.
