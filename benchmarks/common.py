@@ -253,6 +253,6 @@ async def quote_conversation(app: App, conversation: str, latencies: list[float]
         outcome = await turn(app, inbound(conversation, kind, text))
         if latencies is not None:
             latencies.append(clock() - start)
-    if outcome is None or [r.key for r in outcome.replies] != ["quote/result", "quote/next"]:
+    if outcome is None or [r.key for r in outcome.replies] != ["quote/summary", "quote/next"]:
         raise AssertionError(f"the quote conversation {conversation} did not end with a result: {outcome}")
     return outcome

@@ -65,6 +65,7 @@ class Turn:
         self.queued: list[Envelope] = []  # what this turn put in the outbox besides its replies
         self.attachments: list = []  # files to send after the messages of the same step
         self.step_results: dict[str, Any] = {}  # what earlier effects of the same step returned
+        self.answered: list[str] = []  # slots answered in this turn (a prompt may echo them)
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -221,6 +222,7 @@ class Turn:
                 self.say(f"{name}_invalid", code=e.code, **e.params)
                 return
             self.slots[step.slot] = value
+            self.answered.append(step.slot)
             await self.advance()
             return
         codes = self.options(step)
@@ -238,6 +240,7 @@ class Turn:
             except Invalid as e:
                 self.say(f"{name}_invalid", code=e.code, choices=self.buttons(step), **e.params)
                 return
+            self.answered.append(step.slot)
             await self.advance()
             return
         if chosen is None:
@@ -291,6 +294,7 @@ class Turn:
             await self.apply(step.actions[option])
             return
         self.slots[step.slot] = option
+        self.answered.append(step.slot)
         await self.advance()
 
     async def multi(self, step: MultiChoose, chosen: list[str], *, edit: bool) -> None:
@@ -338,7 +342,7 @@ class Turn:
             self.state["forms"].pop(self.state["active"], None)
             await self.advance()
         elif isinstance(action, Show):
-            self.say(action.key)
+            self.say(action.key, answers=self.slots)  # details of a result read its answers
             self.prompt()
         elif isinstance(action, Command):
             if action.name in CONFIRMED:
@@ -421,6 +425,7 @@ class Turn:
             answers=self.slots,
             pending=pending,
             first_contact=self.first_contact,
+            answered=self.answered,
         )
 
     async def perform(self, effect: Effect) -> dict[str, Any]:

@@ -755,7 +755,7 @@ async def test_incident_words_in_the_middle_of_a_quote_then_resume_it(chat, lang
     await chat.tap("retail")
     await chat.tap("rakuten")
     await chat.tap("done")
-    chat.expect("quote/result", "quote/next")
+    chat.expect("quote/summary", "quote/next")
     assert pick(lang, "月額 3,500円", "¥3,500 a month") in chat.text
     assert pick(lang, "月額 7,500円", "¥7,500 a month") in chat.text
 

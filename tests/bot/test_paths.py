@@ -194,3 +194,154 @@ async def test_cancel_right_after_quote_says_it_cancelled(chat):
     await chat.user("/quote")
     await chat.user("/cancel")
     chat.expect("common/cancelled", "menu/start")
+
+
+# -- a quote a merchant can act on -----------------------------------------------------------
+# Figures by hand from the seeds. Seed 000 (楽天): 3億 is in the 100,000,001–300,000,000 band:
+# ミニ 3,500円 / 標準 7,500円 a month; limits 1,000万/100万 and 1億/1,000万. Applied on Sunday
+# 22 Nov 2026 (after the 15th): cover from 1 Jan 2027, to 1 Aug: 7 months, 24,500 / 52,500円.
+# Seed 002 (SOMPO): 小売業 at 売上高5億円: 8,140円 a month. Seed 003: 2.5億超–3億: 66,000円 a year.
+
+
+async def finish(chat: Chat, revenue="3億", industry="retail", channels=("rakuten", "own_ec")):
+    await chat.user("/quote")
+    await chat.user(revenue)
+    await chat.tap(industry)
+    for channel in channels:
+        await chat.tap(channel)
+    await chat.tap("done")
+    chat.expect("quote/summary", "quote/next")
+
+
+async def test_the_compact_result_shows_the_plans_side_by_side_on_one_screen(chat):
+    await finish(chat)
+    summary = to_plain(chat.replies[0].text)
+    assert len(summary) <= 650, len(summary)
+    for line in (
+        "ミニコース: 月額 3,500円｜賠償 1,000万円・費用 100万円",
+        "標準コース: 月額 7,500円｜賠償 1億円・費用 1,000万円",
+        "補償開始 2027年1月1日",
+        "8月1日までの7か月で、保険料は毎月払い",
+        "ミニコース 24,500円／標準コース 52,500円",
+        "2023年の案内",
+        "今年度の保険料は代理店にご確認ください",
+    ):
+        assert line in summary, line
+    assert chat.labels()[:3] == ["📋 補償の詳しい内容", "⚠️ 条件と補償されない場合", "📝 申込み方法"]
+
+
+async def test_the_sompo_figure_is_a_reference_for_5oku_in_other_options(chat, lang):
+    if lang == "en":
+        await chat.user("/lang en")
+    await finish(chat)
+    summary = to_plain(chat.replies[0].text)
+    other = summary.index("ほかの選択肢" if lang == "ja" else "Other options")
+    figure = summary.index("8,140")
+    assert other < figure
+    assert ("売上高5億円の会社の参考保険料" if lang == "ja" else "revenue of ¥500,000,000") in summary
+    assert ("御社の保険料ではありません" if lang == "ja" else "It is not your premium") in summary
+
+
+async def test_how_to_apply_gives_each_products_route_and_contacts(chat):
+    await finish(chat)
+    await chat.tap("apply")
+    chat.expect("quote/apply", "quote/next")
+    text = to_plain(chat.replies[0].text)
+    for part in ("インターネットでお申込み", "店舗ごとではなく、会社", "毎月払い", "RMS の Web請求書"):
+        assert part in text, part
+    assert "楽天インシュアランスプランニング（代理店） 0120-994-294（9:00〜18:00" in text
+    assert "https://www.sompo-japan.co.jp/hinsurance/cyberrisk/" in text
+    assert "担当者にご相談" in text
+
+
+async def test_how_to_apply_for_the_care_scheme_names_its_office(chat):
+    await finish(chat, industry="care_welfare", channels=("physical_store",))
+    assert "年額 66,000円" in to_plain(chat.replies[0].text)
+    await chat.user("3")
+    chat.expect("quote/apply", "quote/next")
+    assert "アライブ" in chat.text and "年額の一括払い" in chat.text
+
+
+async def test_details_and_conditions_keep_the_full_text(chat):
+    await finish(chat)
+    await chat.tap("details")
+    chat.expect("quote/details", "quote/next")
+    assert "免責金額 なし" in chat.text and "月額 3,500円 × 7か月 = 24,500円（毎月払い）" in chat.text
+    assert "担当者からのご案内" not in chat.text and "ご自身でご連絡ください" in chat.text
+    await chat.tap("conditions")
+    chat.expect("quote/conditions", "quote/next")
+    assert "公表要件" in chat.text
+
+
+async def test_the_saved_quote_is_the_full_result(chat):
+    await finish(chat)
+    async with chat.app.store.transaction() as tx:
+        (saved,) = await tx.quotes_for("console:test")
+    premiums = [o["monthly_premium_yen"] for o in saved["quote"]["offers"]]
+    assert premiums == [3500, 7500, 8140]
+
+
+@pytest.mark.parametrize(
+    ("typed", "echo"), [("5000", "5,000円"), ("3", "3円"), ("2兆", "2,000,000,000,000円")]
+)
+async def test_implausible_revenue_is_read_back_before_it_is_used(chat, typed, echo):
+    await chat.user("/quote")
+    await chat.user(typed)
+    chat.expect("quote/revenue_check")
+    assert echo in chat.text
+    await chat.tap("retype_revenue")
+    chat.expect("quote/revenue")
+    await chat.user(typed)
+    await chat.tap("yes")
+    chat.expect("quote/industry")
+
+
+async def test_plausible_revenue_and_its_natural_phrasing_go_straight_on(chat):
+    await chat.user("/quote")
+    await chat.user("売上は3億円")
+    chat.expect("quote/industry")
+    assert "300,000,000円" in chat.text
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [
+        ("ネットショップ", "retail"),
+        ("EC", "retail"),
+        ("通販", "retail"),
+        ("ネット通販をしています", "retail"),
+        ("飲食店", "food_service"),
+        ("カフェ", "food_service"),
+        ("食品メーカー", "manufacturing"),
+        ("工務店", "construction"),
+        ("介護施設", "care_welfare"),
+        ("online shop", "retail"),
+        ("restaurant", "food_service"),
+        ("RETAIL", "retail"),
+    ],
+)
+async def test_typed_industries_map_to_their_code(chat, typed, code):
+    await chat.user("/quote")
+    await chat.user("3億")
+    await chat.user(typed)
+    chat.expect("quote/channels")
+    async with chat.app.store.transaction() as tx:
+        state = (await tx.load_conversation("console:test")).state
+    assert state["forms"]["quote"]["slots"]["industry"] == code
+
+
+async def test_an_ambiguous_industry_is_asked_in_one_tap(chat):
+    await chat.user("/quote")
+    await chat.user("3億")
+    await chat.user("アパレル")
+    chat.expect("quote/industry_invalid")
+    assert "「アパレル」は、どちらに近いですか" in chat.text and "製造業・小売業" in chat.text
+    await chat.tap("retail")
+    chat.expect("quote/channels")
+
+
+async def test_change_industry_does_not_echo_the_revenue_again(chat):
+    await finish(chat)
+    await chat.tap("change_industry")
+    chat.expect("quote/industry")
+    assert "承りました" not in chat.text

@@ -7,7 +7,7 @@ from tests.support.transcript import Chat
 # What the same answers look like in each language (figures by hand from seed 000).
 FIGURES = {
     "ja": {
-        "revenue": "300,000,000円",
+        "revenue": "3億円",
         "mini": "月額 3,500円",
         "standard": "月額 7,500円",
         "total": "24,500円",
@@ -54,7 +54,7 @@ async def test_quote_four_answers_give_premiums(chat, lang):
     chat.expect("quote/channels")
     assert chat.replies[0].replaces and "✅" in chat.labels()[0]
     await chat.tap("done")
-    chat.expect("quote/result", "quote/next")
+    chat.expect("quote/summary", "quote/next")
     for figure in FIGURES[lang].values():
         assert figure in chat.text
     assert "Q-20261122-0001" in chat.text
@@ -69,7 +69,7 @@ async def test_quote_typed_labels_and_numbers_count_as_choices(chat, lang):
     await chat.user("1, 2")
     chat.expect("quote/channels")
     await chat.user("8")  # "done" is listed last, after the seven channels
-    chat.expect("quote/result", "quote/next")
+    chat.expect("quote/summary", "quote/next")
     assert FIGURES[lang]["mini"] in chat.text
 
 
@@ -151,7 +151,7 @@ async def test_quote_change_one_answer_requotes(chat):
     await chat.tap("change_revenue")
     chat.expect("quote/revenue")
     await chat.user("5億1円")
-    chat.expect("quote/result", "quote/next")
+    chat.expect("quote/summary", "quote/next")
     assert "月額 5,300円" in chat.text and "月額 11,500円" in chat.text  # the 5億超 band
     assert "Q-20261122-0002" in chat.text
 
@@ -204,7 +204,7 @@ async def test_quote_restart_on_the_same_database_resumes(db, clock):
     try:
         chat = Chat(second, _ids=iter(range(100, 200)))
         await chat.user("完了")
-        chat.expect("quote/result", "quote/next")
+        chat.expect("quote/summary", "quote/next")
         assert "月額 3,500円" in chat.text
     finally:
         await second.close()
@@ -335,13 +335,13 @@ async def test_quote_delete_my_data_forgets_quotes(chat):
     assert "ありません" in chat.text
 
 
-@pytest.mark.parametrize("bad", ["7", "もう一回", "x" * 5000, "🙂", "0"])
+@pytest.mark.parametrize("bad", ["9", "もう一回", "x" * 5000, "🙂", "0"])
 async def test_quote_bad_choice_after_the_result_gets_the_menu_again(chat, bad):
     """After the result, text that names no option gets that menu's reprompt with its buttons."""
     await finish_quote(chat)
     await chat.user(bad)
     chat.expect("quote/next_invalid")
-    assert len(chat.replies[0].buttons) == 6
+    assert len(chat.replies[0].buttons) == 8
 
 
 async def test_quote_bad_choice_at_the_start_menu_gets_its_reprompt(chat):

@@ -43,7 +43,15 @@ def incident_view(**answers) -> dict:
 _INCIDENT = {"ref": "I-20261122-0001", **incident_view()}
 
 COMMON = {
-    "answers": {"revenue_yen": 300_000_000, "industry": "retail", "channels": ["rakuten"]},
+    "answers": {
+        "revenue_yen": 300_000_000,
+        "industry": "retail",
+        "channels": ["rakuten"],
+        "result": {"quote": _QUOTE.to_json(), "ref": "Q-20261122-0001"},
+    },
+    "answered": ["revenue_yen"],
+    "word": "アパレル",
+    "choices": ("manufacturing", "retail"),
     "pending": ["rakuten", "own_ec"],
     "first_contact": True,
     "code": "unrecognized",
