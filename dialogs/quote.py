@@ -88,7 +88,7 @@ def parse_industry(text: str, context: Context | None = None) -> str:
     longest = max((len(w) for w, _ in found), default=0)
     if unclear and max(len(w) for w, _ in unclear) >= longest:
         codes = max(unclear, key=lambda item: len(item[0]))[1]
-        raise Invalid("ambiguous", word=text.strip()[:20], choices=codes)
+        raise Invalid("ambiguous", word=text.strip()[:20], candidates=codes)
     codes = {code for w, code in found if len(w) == longest}
     if len(codes) == 1:
         return codes.pop()

@@ -51,7 +51,7 @@ COMMON = {
     },
     "answered": ["revenue_yen"],
     "word": "アパレル",
-    "choices": ("manufacturing", "retail"),
+    "candidates": ("manufacturing", "retail"),
     "pending": ["rakuten", "own_ec"],
     "first_contact": True,
     "code": "unrecognized",
