@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
         "health", help="ask the running server ($QUOTEBOT_LISTEN) for /healthz; exit 0 when healthy, 1 if not"
     )
     h.add_argument("--timeout", type=float, default=4.0, help="seconds to wait for the answer (default 4)")
+
+    commands.add_parser(
+        "line-setup", help="set the default LINE rich menu (quote, incident 24h, staff, help) with its image"
+    )
     return parser
 
 
@@ -210,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
             return _health(args)
         elif args.command == "serve":
             asyncio.run(_serve(args))
+        elif args.command == "line-setup":
+            from bot.channels.line_setup import set_up
+
+            print(f"default rich menu set: {asyncio.run(set_up(os.environ, texts))}")
         return 0
     except (UsageError, RateTableError, StoreError, ConfigError) as e:
         print(str(e), file=sys.stderr)

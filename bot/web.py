@@ -79,6 +79,8 @@ class Server:
     db_path: str | None = None
     app: App | None = None  # set at start-up, before any part's start-up runs
     on: list[str] = field(default_factory=list)  # names of the parts that are on, for the log
+    # channel → async fetch(ref) -> (bytes, content type): a user's media, for the staff desk to post
+    media_sources: dict[str, Callable[[str], Awaitable[tuple[bytes, str]]]] = field(default_factory=dict)
 
     def link(self, path: str) -> str:
         """An absolute address under QUOTEBOT_PUBLIC_URL."""
