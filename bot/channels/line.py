@@ -75,6 +75,7 @@ CHANNEL = "line"
 WEBHOOK_PATH = "/webhooks/line"
 REPLY_TOKEN_SECONDS = 50.0  # LINE keeps a reply token about a minute; leave a margin
 COMMAND_PREFIX = "cmd:"  # postback data of the rich menu's areas
+REPLY_ATTEMPT = "reply call under way"  # written on a row just before its reply call
 RETRY_NAMESPACE = uuid.UUID("6f1c1f4e-6a55-4c1e-9a8e-3f1b2d0c7a11")
 MEDIA = (ImageMessageContent, VideoMessageContent, AudioMessageContent, FileMessageContent)
 
@@ -275,7 +276,7 @@ class LineSender:
     def __init__(self, channel: LineChannel, records: RecordFiles | None):
         self.channel, self.records = channel, records
         engine = channel.engine
-        self.texts, self.store = engine.texts, engine.store
+        self.texts, self.store, self.clock = engine.texts, engine.store, engine.clock
         self.multi = multi_select_prefixes(engine.dialogs)
         self.used_tokens: dict[str, float] = {}  # tokens this process has used (or found spent)
         self.counts = {"reply": 0, "push": 0}  # calls made, for tests and logs
@@ -307,8 +308,7 @@ class LineSender:
                         break
                     batch.append((other, other_messages))
                     count += len(other_messages)
-                received = float((row.reply_ctx or {}).get("received", 0))
-                if await self._reply(token, received, [m for _, ms in batch for m in ms]):
+                if await self._reply(token, row, [m for _, ms in batch for m in ms]):
                     for other, _ in batch:
                         await other.sent()
                     i += len(batch)
@@ -356,26 +356,34 @@ class LineSender:
         for token in [t for t, at in self.used_tokens.items() if at < cutoff]:
             del self.used_tokens[token]
 
-    async def _reply(self, token: str, received: float, messages: list[dict]) -> bool:
+    async def _reply(self, token: str, first: OutboxRow, messages: list[dict]) -> bool:
         """True when LINE has them; False when the token is no good (then push instead).
 
-        Only our reply calls spend a token. So a token still inside its minute that LINE calls
-        invalid was spent by an earlier attempt (a crash before the rows were marked sent): those
-        messages went, and sending them again by push would repeat them."""
-        self.used_tokens[token] = time.time()
+        A reply has no retry key, so an attempt is written down (on the first row) before the
+        call. If LINE then calls the token invalid although it is still inside its minute and
+        the last attempt never came back (the process died during it), that attempt spent it:
+        the messages went, and pushing them again would repeat them."""
+        interrupted = first.record.last_error == REPLY_ATTEMPT
+        received = float((first.reply_ctx or {}).get("received", 0))
+        async with self.store.transaction() as tx:
+            await tx.postpone(first.id, REPLY_ATTEMPT, self.clock())
         request = ReplyMessageRequest.from_dict({"replyToken": token, "messages": messages})
         try:
             await self.channel.api.reply_message_with_http_info(request)
         except ApiException as e:
             if e.status == 400 and "reply token" in str(e.body or "").lower():
-                if time.time() - received < REPLY_TOKEN_SECONDS - 5:
-                    log.warning("LINE reply token already spent by an earlier attempt: counted as sent")
+                self.used_tokens[token] = time.time()
+                if interrupted and time.time() - received < REPLY_TOKEN_SECONDS:
+                    log.warning("LINE reply token spent by an interrupted attempt: counted as sent")
                     return True
                 log.info("LINE reply token no longer valid; sending by push")
                 return False
+            if e.status is not None and e.status >= 500:  # it may have gone: say so for the retry
+                raise RetryLater(5, REPLY_ATTEMPT) from None
             raise _translated(e) from None
-        except Exception as e:  # the network: we do not know whether it went; do not push it
-            raise RetryLater(5, f"LINE reply failed: {e!r}") from None
+        except Exception:  # the network: we do not know whether it went
+            raise RetryLater(5, REPLY_ATTEMPT) from None
+        self.used_tokens[token] = time.time()
         self.counts["reply"] += 1
         return True
 

@@ -187,6 +187,7 @@ class LineApiStub:
         self.default_rich_menu: str | None = None
         self.blocked: set[str] = set()
         self._failures: list[tuple[str, int, dict, int]] = []  # (path prefix, status, body, times)
+        self._lost_answers: list[list] = []
         self._ids = itertools.count(1)
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
@@ -238,6 +239,12 @@ class LineApiStub:
         """The next `times` requests whose path starts with this fail with `status`."""
         with self._cond:
             self._failures.append((path_prefix, status, body or {"message": "stub failure"}, times))
+
+    def lose_answer_next(self, path_prefix: str, times: int = 1) -> None:
+        """The next `times` such requests are carried out, but the answer is lost (a 500 goes
+        back instead): the bot cannot know the message went, as after a timeout."""
+        with self._cond:
+            self._lost_answers.append([path_prefix, times])
 
     def expire_reply_tokens(self) -> None:
         """Every reply token issued so far is now too old (a slow turn)."""
@@ -418,7 +425,12 @@ class LineApiStub:
                         self._failures[n] = (prefix, status, failure, times - 1)
                     return status, failure, {}
             try:
-                return self._route(method, path, body, headers)
+                answer = self._route(method, path, body, headers)
+                for lost in self._lost_answers:
+                    if path.startswith(lost[0]) and lost[1] > 0:
+                        lost[1] -= 1
+                        return 500, {"message": "stub: done, but the answer was lost"}, {}
+                return answer
             except LimitError as e:
                 return (
                     400,
