@@ -8,6 +8,7 @@ start-up, after it at shutdown, in reverse order of installation), and returns w
 runner, outbox worker, daily purge) is opened first and closed last, so every part can use
 `server.app` from its start-up on: `server.app.engine.accept(inbounds)` for what comes in (answer
 the platform 2xx only after it returns), `server.app.register(route, sender)` for what goes out.
+Its background work starts in the last part, "run", once every sender is registered.
 
     async def install(server):                 # e.g. in bot/channels/line.py
         server.web.router.add_post("/webhooks/line", handler)
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 SHUTDOWN_TIMEOUT = 30.0  # seconds a request in flight may take to finish once we are told to stop
+TURNS_TIMEOUT = 20.0  # seconds the turns in flight may take to finish at shutdown
 
 
 @dataclass(frozen=True)
@@ -104,17 +106,14 @@ SERVER = web.AppKey("server", Server)  # request.app[SERVER] in a handler
 
 
 async def _core(server: Server) -> bool:
-    """The shared app: settings checked, data loaded, store opened (closed last), its background
-    work (inbox runner, outbox worker, daily purge) running."""
+    """The shared app: settings checked, data loaded, store opened first and closed last."""
+    from bot.app import open_app
     from bot.settings import Settings
 
-    Settings.from_env(server.env, server.db_path)  # a bad setting stops start-up here, before listening
+    Settings.from_env(server.env, server.db_path)  # a bad setting stops start-up before listening
 
     async def running(_web: web.Application) -> AsyncIterator[None]:
-        from bot.app import open_app
-
         server.app = await open_app(server.db_path, env=server.env)
-        await server.app.start()
         try:
             yield
         finally:
@@ -122,6 +121,31 @@ async def _core(server: Server) -> bool:
 
     server.web.cleanup_ctx.append(running)
     return True
+
+
+async def _run(server: Server) -> bool:
+    """Last: once every channel has registered its senders, start the inbox runner, the outbox
+    worker and retention; at shutdown (first), let the turns in flight finish, then stop them."""
+
+    async def running(_web: web.Application) -> AsyncIterator[None]:
+        await server.app.start()
+        try:
+            yield
+        finally:
+            in_flight = list(getattr(server.app.engine, "_running", {}).values())
+            if in_flight:
+                log.info("finishing %d turn(s) in flight", len(in_flight))
+                await asyncio.wait(in_flight, timeout=TURNS_TIMEOUT)
+            await server.app.close()
+
+    server.web.cleanup_ctx.append(running)
+    return True
+
+
+async def _line(server: Server) -> bool:
+    from bot.channels.line import install
+
+    return await install(server)
 
 
 async def _telegram(server: Server) -> bool:
@@ -133,7 +157,9 @@ async def _telegram(server: Server) -> bool:
 # Everything the server serves, in start-up order (shut down in reverse). Add a part here.
 PARTS: tuple[tuple[str, Part], ...] = (
     ("core", _core),
+    ("line", _line),
     ("telegram", _telegram),
+    ("run", _run),  # keep last: starts the engine once every sender is registered
 )
 
 

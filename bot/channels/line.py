@@ -23,6 +23,7 @@ sent). A user who blocked the bot is not pushed to.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -75,6 +76,7 @@ CHANNEL = "line"
 WEBHOOK_PATH = "/webhooks/line"
 REPLY_TOKEN_SECONDS = 50.0  # LINE keeps a reply token about a minute; leave a margin
 COMMAND_PREFIX = "cmd:"  # postback data of the rich menu's areas
+PROFILE_SECONDS = 3.0
 REPLY_ATTEMPT = "reply call under way"  # written on a row just before its reply call
 RETRY_NAMESPACE = uuid.UUID("6f1c1f4e-6a55-4c1e-9a8e-3f1b2d0c7a11")
 MEDIA = (ImageMessageContent, VideoMessageContent, AudioMessageContent, FileMessageContent)
@@ -164,6 +166,7 @@ class LineChannel:
     def __init__(self, engine: Any, settings: LineSettings, records: RecordFiles | None = None):
         self.engine, self.settings = engine, settings
         self.parser = WebhookParser(settings.channel_secret)
+        self.profiles: dict[str, tuple[str | None, str | None]] = {}
         self.client = api_client(settings)
         self.api = AsyncMessagingApi(self.client)
         self.blob = AsyncMessagingApiBlob(self.client)
@@ -194,8 +197,8 @@ class LineChannel:
             if isinstance(event, UnfollowEvent | FollowEvent):
                 await self._mark_blocked(event, blocked=isinstance(event, UnfollowEvent))
             inbound = to_inbound(event, received)
-            if inbound is not None and isinstance(event, FollowEvent):
-                inbound = await self._with_profile(inbound)
+            if inbound is not None:
+                inbound = await self._with_profile(inbound, fresh=isinstance(event, FollowEvent))
             if inbound is None:
                 if not isinstance(event, UnfollowEvent):
                     log.info("LINE event %s ignored", getattr(event, "type", type(event).__name__))
@@ -208,14 +211,19 @@ class LineChannel:
             return web.Response(status=500, text="not stored")
         return web.Response(text="OK")
 
-    async def _with_profile(self, inbound: Inbound) -> Inbound:
-        """A new friend's name and language (so an English phone gets English from the start)."""
-        try:
-            profile = await self.api.get_profile(inbound.conversation.id)
-        except Exception as e:  # the greeting matters more than the name
-            log.info("LINE profile not available: %r", e)
-            return inbound
-        return replace(inbound, user_name=profile.display_name, locale_hint=profile.language)
+    async def _with_profile(self, inbound: Inbound, *, fresh: bool = False) -> Inbound:
+        """The user's LINE name and language (an English phone gets English from the start; staff
+        see who it is): asked once per user and process, again when they (re)follow."""
+        user = inbound.conversation.id
+        if fresh or user not in self.profiles:
+            try:
+                profile = await asyncio.wait_for(self.api.get_profile(user), PROFILE_SECONDS)
+                self.profiles[user] = (profile.display_name, profile.language)
+            except Exception as e:  # the answer matters more than the name
+                log.info("LINE profile not available: %r", e)
+                self.profiles[user] = (None, None)
+        name, language = self.profiles[user]
+        return replace(inbound, user_name=name, locale_hint=language)
 
     async def _mark_blocked(self, event: Any, *, blocked: bool) -> None:
         """Unfollow = the user blocked the bot: remember it (in the conversation's state) so

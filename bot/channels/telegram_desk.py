@@ -15,10 +15,10 @@ It also turns what staff write in a customer's topic into inbound events for tha
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from telegram import Bot, Message
+from telegram import Bot, InputFile, Message
 from telegram.error import BadRequest, TelegramError
 
 from bot.channels.telegram_sender import TopicLost, send_forward, send_reply, translated
@@ -49,6 +49,9 @@ class TelegramDesk:
     ):
         self.bot, self.chat_id, self.store, self.clock = bot, chat_id, store, clock
         self.staff_text = staff_text  # renders a staff template in the staff's language
+        # channel → async fetch(ref) -> (bytes, content type): media of users on other channels
+        # (LINE), which Telegram cannot copy; `quotebot serve` fills it in.
+        self.media_sources: Mapping[str, Callable[[str], Awaitable[tuple[bytes, str]]]] = {}
 
     async def deliver(self, rows: Sequence[OutboxRow]) -> None:
         for row in rows:
@@ -79,10 +82,31 @@ class TelegramDesk:
             await self._quietly(self.bot.close_forum_topic(self.chat_id, thread))
 
     async def _post(self, body: Reply | Forward, thread: int | None) -> None:
-        if isinstance(body, Forward):
+        if isinstance(body, Forward) and body.channel in self.media_sources:
+            await self._post_media(body, thread)
+        elif isinstance(body, Forward):
             await send_forward(self.bot, self.chat_id, body, thread=thread)
         else:
             await send_reply(self.bot, self.chat_id, body, thread=thread)
+
+    async def _post_media(self, forward: Forward, thread: int | None) -> None:
+        """A photo or file from another channel: fetched from that platform, posted here."""
+        content, content_type = await self.media_sources[forward.channel](forward.ref)
+        caption = forward.caption or None
+        try:
+            if content_type.startswith("image/"):
+                photo = InputFile(content, filename=f"{forward.channel}-{forward.ref}.jpg")
+                await self.bot.send_photo(self.chat_id, photo, caption=caption, message_thread_id=thread)
+            else:
+                extension = content_type.rsplit("/", 1)[-1].split("+")[0] or "bin"
+                document = InputFile(content, filename=f"{forward.channel}-{forward.ref}.{extension}")
+                await self.bot.send_document(
+                    self.chat_id, document, caption=caption, message_thread_id=thread
+                )
+        except BadRequest as e:
+            if thread is not None and "thread not found" in e.message.lower():
+                raise TopicLost() from None
+            raise
 
     async def _topic(self, staff: Staff, lost: int | None = None) -> int:
         """The conversation's topic, created (and briefed) when there is none or it was lost."""

@@ -1,8 +1,9 @@
 """The Telegram side of `quotebot serve`: on when TELEGRAM_BOT_TOKEN is set.
 
-It long-polls, as `quotebot telegram` does, and registers the Telegram senders on the shared
-app's outbox (whose worker the core part runs): user chats, and the staff group (alerts and
-hand-off topics) for users of every channel.
+It long-polls, as `quotebot telegram` does, and registers the Telegram senders: the user
+channel and the staff desk, which serves the staff group (alerts and hand-off topics) for users
+of every channel. Media a LINE user sends during a hand-off is fetched through
+`server.media_sources` and posted in their topic.
 """
 
 from __future__ import annotations
@@ -25,20 +26,23 @@ log = logging.getLogger(__name__)
 async def install(server: Server) -> bool:
     if not server.env.get("TELEGRAM_BOT_TOKEN", "").strip():
         return False
-    telegram = Settings.from_env(server.env, server.db_path).telegram()  # a bad setting stops start-up here
+    telegram = Settings.from_env(server.env, server.db_path).telegram()  # bad settings stop start-up
     redact(telegram.token)
 
     async def running(_web: web.Application) -> AsyncIterator[None]:
         bot = make_bot(telegram.token, telegram.base_url)
-        async with bot:
-            channel = TelegramChannel(server.app.engine, bot, telegram.staff_chat_id)
-            await channel.register_commands()
-            stop_polling = server.background(channel.poll(), "telegram-polling")
-            log.info("telegram: polling as @%s", bot.username)
-            try:
-                yield
-            finally:
-                await stop_polling()
+        channel = TelegramChannel(server.app.engine, bot, telegram.staff_chat_id)
+        if channel.desk is not None:
+            channel.desk.media_sources = server.media_sources
+        await bot.initialize()
+        await channel.register_commands()
+        stop_polling = server.background(channel.poll(), "telegram-poll")
+        log.info("telegram: polling as @%s", bot.username)
+        try:
+            yield
+        finally:
+            await stop_polling()
+            await bot.shutdown()
 
     server.web.cleanup_ctx.append(running)
     return True
