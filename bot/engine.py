@@ -28,7 +28,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from bot.handoff import StaffSettings, on_staff_message, staff_desk
+from bot.context import Resources, StaffSettings
+from bot.handoff import on_staff_message, staff_desk
 from bot.markup import to_plain
 from bot.messages import Envelope, Inbound, Key, Notice, Reply, Staff
 from bot.outbox import Outbox
@@ -63,6 +64,7 @@ class Engine:
         self.clock = clock
         self.data = data  # loaded once at start-up (rate tables...), handed to dialog hooks
         self.staff = staff  # None: no staff desk to alert or hand over to
+        self.setup = Resources(texts, dialogs, data, staff)  # what every turn is given
         self.outbox = outbox or Outbox(store, clock)
         self.live = False  # once started: accepted events are run at once, without settle()
         self._running: dict[Key, asyncio.Task] = {}
@@ -70,7 +72,7 @@ class Engine:
 
     def staff_text(self, key: str, **params: Any) -> str:
         """A message for staff, in the staff's language."""
-        return self.texts.render(self.staff.locale if self.staff else "ja", key, **params)
+        return self.setup.staff_text(key, **params)
 
     # -- in ---------------------------------------------------------------------------------------
 
@@ -197,7 +199,7 @@ class Engine:
     async def _turn(self, tx: Transaction, inbound: Inbound, now: datetime) -> list[Envelope]:
         """One event applied to its conversation; every message it sends is in the outbox after."""
         row = await tx.load_conversation(inbound.conversation)
-        turn = Turn(self, tx, inbound, row.state if row else None, now)
+        turn = Turn(self.setup, tx, inbound, row.state if row else None, now)
         if inbound.from_staff:
             topic = await on_staff_message(turn, inbound.kind, inbound.text, inbound.ref)
             # What the user is told (ticket closed...) is relayed; answers to staff go to the topic.

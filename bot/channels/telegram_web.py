@@ -10,26 +10,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import Any
 
 from bot.channels.telegram import TelegramChannel, make_bot
 from bot.settings import Settings, redact
 
-if TYPE_CHECKING:
-    from aiohttp import web
-
-    from bot.web import Server
-
 log = logging.getLogger(__name__)
 
 
-async def install(server: Server) -> bool:
+async def install(server: Any) -> bool:
+    """`server` is bot.web.Server; not imported here, since bot.web imports this part (a cycle)."""
     if not server.env.get("TELEGRAM_BOT_TOKEN", "").strip():
         return False
     telegram = Settings.from_env(server.env, server.db_path).telegram()  # bad settings stop start-up
     redact(telegram.token)
 
-    async def running(_web: web.Application) -> AsyncIterator[None]:
+    async def running(_web: Any) -> AsyncIterator[None]:
         bot = make_bot(telegram.token, telegram.base_url)
         channel = TelegramChannel(server.app.engine, bot, telegram.staff_chat_id)
         if channel.desk is not None:
