@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("bot.outbox",),  # one way out
     ("bot.engine",),  # one way in, turns, and the flush after each
     ("bot.app",),  # the composition root
-    ("bot.channels", "bot.channels.*", "bot.ops"),  # adapters: platform ↔ engine
+    ("bot.channels", "bot.channels.*", "bot.ops", "bot.records"),  # adapters: platform ↔ engine
     ("bot.web", "bot.cli", "bot.__main__"),  # the commands people run
 )
 OUTSIDE = {"dialogs": -1, "rates": -2}  # below the whole of bot/: bot may use them, never the reverse
