@@ -21,10 +21,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 
-from bot.context import StaffSettings
 from bot.engine import Engine
+from bot.handoff import StaffSettings
 from bot.outbox import Sender, SlidingWindow
-from bot.settings import DEFAULT_DB, ConfigError, Settings, redact
+from bot.settings import DEFAULT_DB, ConfigError, Settings
 from bot.store import Store, open_store
 from bot.texts import Texts
 from dialogs import all_dialogs
@@ -67,6 +67,10 @@ class App:
             asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(self._purge_daily(), name="purge"),
         ]
+
+    def workers(self) -> dict[str, bool]:
+        """Whether each background task is running (for /healthz); empty before start()."""
+        return {task.get_name(): not task.done() for task in self._tasks}
 
     async def _purge_daily(self) -> None:
         while True:
@@ -132,8 +136,9 @@ async def open_app(
     return App(settings, store, engine)
 
 
-def configure_logging(secrets: Iterable[str] = ()) -> None:
-    """INFO to stderr, with every secret replaced by <redacted>."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    redact(*secrets)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every URL, token included
+def configure_logging(secrets: Iterable[str] = (), env: Mapping[str, str] = os.environ) -> None:
+    """One line per event to stderr (QUOTEBOT_LOG_FORMAT text or json), every secret replaced by
+    <redacted>, conversation ids hashed, httpx (which logs the token in URLs) kept quiet."""
+    from bot import logs
+
+    logs.setup(env, secrets)

@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 from bot.app import configure_logging, open_app
 from bot.markup import to_plain
@@ -93,10 +92,9 @@ def _request(args, texts: Texts) -> QuoteRequest:
         revenue = parse_yen(args.revenue)
     except AmountError as e:
         raise fail("common/amount_error", code=e.code, fragment=e.fragment) from None
-    industry = args.industry.strip().lower()  # codes are case-insensitive: RETAIL = retail
-    if industry not in INDUSTRIES:
+    if args.industry not in INDUSTRIES:
         raise fail("cli/bad_code", option="--industry", value=args.industry, allowed=INDUSTRIES)
-    channels = [c.strip().lower() for c in args.channels.split(",") if c.strip()]
+    channels = [c.strip() for c in args.channels.split(",") if c.strip()]
     for channel in channels or [""]:
         if channel not in CHANNELS:
             raise fail("cli/bad_code", option="--channels", value=channel, allowed=CHANNELS)
@@ -104,29 +102,11 @@ def _request(args, texts: Texts) -> QuoteRequest:
         applied_on = date.fromisoformat(args.date) if args.date else datetime.now(JST).date()
     except ValueError:
         raise fail("cli/bad_date", value=args.date) from None
-    return QuoteRequest(revenue, industry, frozenset(channels), applied_on)
-
-
-def _warn_outside_effective_period(args, texts: Texts, book, result) -> None:
-    """A --date before a quoted table takes effect gets a warning on stderr (the quote still prints)."""
-    applied_on = result.request.applied_on
-    quoted = {o.product for o in result.offers} | {r.product for r in result.referrals}
-    for table in book.products:
-        if table.product in quoted and table.effective_date and applied_on < table.effective_date:
-            warning = texts.render(
-                args.lang,
-                "cli/date_warning",
-                product=table.product,
-                date=applied_on,
-                since=table.effective_date,
-            )
-            print(to_plain(warning).replace("\n", " "), file=sys.stderr)
+    return QuoteRequest(revenue, args.industry, frozenset(channels), applied_on)
 
 
 def _quote(args, texts: Texts) -> str:
-    book = load_rates()
-    result = quote(book, _request(args, texts))
-    _warn_outside_effective_period(args, texts, book, result)
+    result = quote(load_rates(), _request(args, texts))
     if args.json:
         return json.dumps(result.to_json(), ensure_ascii=False, indent=2)
     return to_plain(texts.render(args.lang, "quote/result", q=result.to_json(), ref=None))
@@ -152,10 +132,6 @@ async def _chat(args) -> None:
 async def _purge(args) -> str:
     if args.days is not None and args.days < 1:
         raise UsageError("quotebot purge: --days must be 1 or more")
-    target = Settings.from_env(os.environ, args.db).db
-    local = not target.startswith(("postgresql://", "postgres://")) and target != ":memory:"
-    if local and not Path(target.removeprefix("sqlite:///")).is_file():  # never a new empty file
-        raise UsageError(f"quotebot purge: no database at {target}")
     app = await open_app(args.db)
     keep = app.settings.retention if args.days is None else timedelta(days=args.days)
     try:
@@ -168,7 +144,8 @@ async def _purge(args) -> str:
 
 async def _telegram(args) -> None:
     """Long-poll Telegram until SIGINT or SIGTERM, then stop cleanly."""
-    from bot.channels.telegram import TelegramChannel, make_bot, start_bot
+    from bot.channels.telegram import TelegramChannel, make_bot
+    from bot.channels.telegram_webhook import drop_webhook
 
     settings = Settings.from_env(os.environ, args.db)
     telegram = settings.telegram()  # no token: one line and exit 2, before anything starts
@@ -177,7 +154,8 @@ async def _telegram(args) -> None:
     bot = make_bot(telegram.token, telegram.base_url)
     channel = TelegramChannel(app.engine, bot, telegram.staff_chat_id)
     try:
-        await start_bot(bot, telegram.base_url)  # wrong token, no network: one line, exit 2
+        await bot.initialize()
+        await drop_webhook(bot)  # getUpdates is refused while a webhook is set: delete it, say so
         await channel.register_commands()
         log.info("polling %s as @%s", telegram.base_url, bot.username)
         await app.run_until_stopped(channel.poll)
@@ -187,13 +165,14 @@ async def _telegram(args) -> None:
 
 
 async def _serve(args) -> None:
-    import logging
-
+    from bot.channels.telegram_webhook import webhook_settings
     from bot.web import serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every URL, Telegram's token included
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    settings = Settings.from_env(os.environ, args.db)
+    hook = webhook_settings(os.environ)  # a bad secret or address: one line, exit 2, before anything
+    secrets = [*settings.secrets, *(hook[1:] if hook else ())]
+    secrets += [os.environ.get(name, "") for name in ("LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN")]
+    configure_logging(secrets)
     await serve(os.environ, db_path=args.db)
 
 

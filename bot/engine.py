@@ -23,13 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from bot.context import Resources, StaffSettings
-from bot.handoff import on_staff_message, staff_desk
+from bot import metrics
+from bot.handoff import StaffSettings, on_staff_message, staff_desk
 from bot.markup import to_plain
 from bot.messages import Envelope, Inbound, Key, Notice, Reply, Staff
 from bot.outbox import Outbox
@@ -64,7 +65,6 @@ class Engine:
         self.clock = clock
         self.data = data  # loaded once at start-up (rate tables...), handed to dialog hooks
         self.staff = staff  # None: no staff desk to alert or hand over to
-        self.setup = Resources(texts, dialogs, data, staff)  # what every turn is given
         self.outbox = outbox or Outbox(store, clock)
         self.live = False  # once started: accepted events are run at once, without settle()
         self._running: dict[Key, asyncio.Task] = {}
@@ -72,21 +72,24 @@ class Engine:
 
     def staff_text(self, key: str, **params: Any) -> str:
         """A message for staff, in the staff's language."""
-        return self.setup.staff_text(key, **params)
+        return self.texts.render(self.staff.locale if self.staff else "ja", key, **params)
 
     # -- in ---------------------------------------------------------------------------------------
 
     async def accept(self, inbounds: Iterable[Inbound]) -> int:
         """Commit events to the inbox; how many were new. The channel may confirm them after."""
-        now, new = self.clock(), []
+        now, new, seen = self.clock(), [], []
         async with self.store.transaction() as tx:
             for inbound in inbounds:
                 if len(inbound.text) > MAX_INBOUND_CHARS:
                     inbound = replace(inbound, text=inbound.text[:MAX_INBOUND_CHARS])
-                if await tx.add_inbound(inbound, now) is None:
-                    log.info("ignored redelivered event %s", inbound.event_id)
-                else:
+                added = await tx.add_inbound(inbound, now) is not None
+                if added:
                     new.append(inbound.conversation)
+                seen.append((inbound, added))
+        for inbound, added in seen:  # counted once committed: a redelivery is a "duplicate"
+            outcome = "accepted" if added else "duplicate"
+            metrics.received(inbound.conversation.channel, inbound.conversation, outcome, kind=inbound.kind)
         if self.live:
             for key in dict.fromkeys(new):
                 self._run(key)
@@ -156,18 +159,20 @@ class Engine:
     async def step(self, key: Key) -> bool:
         """Run the conversation's next waiting event, then send what it said. True when another
         event of the conversation is waiting."""
-        now = self.clock()
+        now, started, seen = self.clock(), time.perf_counter(), {}
         try:
             async with self.store.transaction() as tx:
                 item = await tx.next_inbound(key)
                 if item is None:
                     return False
-                envelopes = await self._turn(tx, item.inbound, now)
+                envelopes = await self._turn(tx, item.inbound, now, seen)
                 await tx.inbound_done(item.id, now)
                 due = [e.destination for e in envelopes if e.not_before is None or e.not_before <= now]
                 snapshot = await self.outbox.snapshot(tx, due, now)
                 more = await tx.next_inbound(key) is not None
+            metrics.turn(key.channel, key, seen.get("step"), "ok", time.perf_counter() - started)
         except Exception as e:
+            metrics.turn(key.channel, key, seen.get("step"), "error", time.perf_counter() - started)
             log.exception("turn failed in %s", key)
             async with self.store.transaction() as tx:  # rolled back; now mark it, and say so
                 item = await tx.next_inbound(key)
@@ -196,10 +201,13 @@ class Engine:
         reply = Reply("common/error", self.texts.render(lang, "common/error"))
         return _direct(inbound, [reply], Notice() if inbound.kind == "tap" else None)
 
-    async def _turn(self, tx: Transaction, inbound: Inbound, now: datetime) -> list[Envelope]:
-        """One event applied to its conversation; every message it sends is in the outbox after."""
+    async def _turn(
+        self, tx: Transaction, inbound: Inbound, now: datetime, seen: dict | None = None
+    ) -> list[Envelope]:
+        """One event applied to its conversation; every message it sends is in the outbox after.
+        `seen` gets the step the conversation rests at (for the turn's log line)."""
         row = await tx.load_conversation(inbound.conversation)
-        turn = Turn(self.setup, tx, inbound, row.state if row else None, now)
+        turn = Turn(self, tx, inbound, row.state if row else None, now)
         if inbound.from_staff:
             topic = await on_staff_message(turn, inbound.kind, inbound.text, inbound.ref)
             # What the user is told (ticket closed...) is relayed; answers to staff go to the topic.
@@ -214,6 +222,8 @@ class Engine:
             envelopes = _direct(inbound, turn.replies, notice)
             await self._remember(tx, turn)
         await tx.save_conversation(inbound.conversation, turn.state, now)
+        if seen is not None:
+            seen["step"] = "staff" if inbound.from_staff else turn.where
         for envelope in envelopes:
             await tx.enqueue(envelope, now)
         return turn.queued + envelopes

@@ -109,8 +109,9 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
         }
+        if message := record.getMessage():
+            entry["msg"] = message
         for k in _fields(record):
             entry.setdefault(k, record.__dict__[k])
         if record.exc_info and not record.exc_text:

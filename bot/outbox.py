@@ -29,13 +29,17 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bot.messages import Body, Destination, Envelope, destination_text, route_of
+from bot import metrics
+from bot.messages import Body, Destination, Envelope, Staff, destination_text, route_of
 from bot.store import OutboxRecord, Store, Transaction
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
 IDLE_WAKE = 30.0  # seconds: look again even if nobody rang
+# At shutdown, sends already on their way to a platform get this long to be answered (a reply
+# counts as sent only once the platform said so); nothing new starts meanwhile.
+STOP_GRACE = 20.0
 
 
 class RetryLater(Exception):
@@ -143,6 +147,7 @@ class Outbox:
         self._windows: dict[str, SlidingWindow] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._busy: dict[str, asyncio.Task] = {}
+        self.stopping = False  # set at shutdown: finish the call in flight, start no other
         # Per destination, how many times its rows were read for sending (under its lock): a
         # caller that read the due rows inside its own transaction may send them as read if
         # nothing was sent to that destination since (see `snapshot`).
@@ -231,7 +236,7 @@ class Outbox:
             async with self.store.transaction() as tx:
                 records = await tx.due_outbox(self.clock(), destination=destination)
         pending = [OutboxRow(r, self._mark_sent) for r in records]
-        while pending:
+        while pending and not self.stopping:
             batch = pending
             if window is not None:
                 room = window.room(self.clock())
@@ -243,16 +248,20 @@ class Outbox:
                 for row in returned or ():
                     await row.sent()
             except RetryLater as e:
-                await self._postpone(_first_unsent(batch), str(e), timedelta(seconds=max(e.seconds, 1)))
+                row = _first_unsent(batch)
+                _refused(row, "retry_later", retry=True)
+                await self._postpone(row, str(e), timedelta(seconds=max(e.seconds, 1)))
                 return None
             except GiveUp as e:
                 row = _first_unsent(batch)
+                _refused(row, str(e).split(":", 1)[0].strip()[:40] or "gave_up", retry=False)
                 log.error("outbox %s to %s refused for good: %s", row.id, text, e)
                 async with self.store.transaction() as tx:
                     await tx.mark_sent(row.id, self.clock(), error=f"gave up: {e}")
                 row.done = True
             except Exception as e:  # a bug, an unexpected error: try again later, never drop
                 row = _first_unsent(batch)
+                _refused(row, type(e).__name__, retry=True)
                 backoff = min(timedelta(seconds=2 ** min(row.attempts, 12)), MAX_BACKOFF)
                 log.warning("outbox %s to %s failed (%r); retrying in %s", row.id, text, e, backoff)
                 await self._postpone(row, repr(e), backoff)
@@ -260,6 +269,7 @@ class Outbox:
             else:
                 unsent = [r for r in batch if not r.done]
                 if unsent:  # a sender that neither sent nor said why: try again soon
+                    _refused(unsent[0], "not_sent", retry=True)
                     await self._postpone(unsent[0], "not sent", timedelta(seconds=5))
                     return None
             if window is not None:
@@ -271,6 +281,7 @@ class Outbox:
 
     async def _mark_sent(self, row: OutboxRow) -> None:
         await self.store.mark_sent(row.id, self.clock())
+        metrics.sent(route_of(row.destination), _about(row.destination), row.kind)
 
     async def _postpone(self, row: OutboxRow, error: str, delay: timedelta) -> None:
         async with self.store.transaction() as tx:
@@ -325,8 +336,22 @@ class Outbox:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=max(delay, 0.05))
         finally:
+            # Stopping: calls on their way to a platform finish (and are marked sent), then stop.
+            self.stopping = True
+            busy = list(self._busy.values())
+            if busy:
+                await asyncio.wait(busy, timeout=STOP_GRACE)
             for task in list(self._busy.values()):
                 task.cancel()
+
+
+def _refused(row: OutboxRow, error: str, *, retry: bool) -> None:
+    metrics.refused(route_of(row.destination), _about(row.destination), row.kind, error, retry=retry)
+
+
+def _about(destination: Destination):
+    """The conversation a message is about, for its log line (a staff topic: the customer's)."""
+    return destination.about if isinstance(destination, Staff) else destination
 
 
 def _first_unsent(rows: Sequence[OutboxRow]) -> OutboxRow:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from bot import handoff
 from bot.commands import COMMANDS, CONFIRMED
-from bot.context import Do, Resources
 from bot.effects import EFFECTS, toggle_checklist
 from bot.markup import to_plain
 from bot.messages import Envelope, Inbound, Option, Reply
@@ -26,7 +25,6 @@ from dialogs.forms import (
     without,
 )
 from dialogs.handoff import wants_staff
-from dialogs.incident import parse_checklist_token
 from dialogs.steps import (
     Ask,
     Button,
@@ -50,14 +48,13 @@ from dialogs.words import FAQ, INCIDENT, QUOTE, UNSURE, read_intent
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from bot.engine import Engine
     from bot.store import Transaction
 
 
 class Turn:
-    def __init__(
-        self, setup: Resources, tx: Transaction, inbound: Inbound, state: dict | None, now: datetime
-    ):
-        self.setup = setup
+    def __init__(self, engine: Engine, tx: Transaction, inbound: Inbound, state: dict | None, now: datetime):
+        self.engine = engine
         self.tx = tx
         self.inbound = inbound
         self.now = now
@@ -78,7 +75,7 @@ class Turn:
 
     @property
     def dialog(self) -> Dialog:
-        return self.setup.dialogs[self.state["active"]]
+        return self.engine.dialogs[self.state["active"]]
 
     def form(self, name: str | None = None) -> dict:
         form = self.state["forms"].setdefault(name or self.state["active"], {})
@@ -90,10 +87,20 @@ class Turn:
     def slots(self) -> dict:
         return self.form()["slots"]
 
+    @property
+    def where(self) -> str:
+        """Where the conversation rests now, for logs and metrics: "quote.industry", "menu"."""
+        try:
+            step = current_step(self.dialog, self.slots)
+        except (KeyError, ValueError):
+            return str(self.state.get("active"))
+        slot = getattr(step, "slot", None)
+        return f"{self.state['active']}.{slot}" if slot else self.state["active"]
+
     # -- output ------------------------------------------------------------------------------------
 
     def render(self, key: str, **params: Any) -> str:
-        return self.setup.texts.render(self.lang, key, **params)
+        return self.engine.texts.render(self.lang, key, **params)
 
     def say(
         self,
@@ -123,16 +130,16 @@ class Turn:
 
     @property
     def context(self) -> Context:
-        return Context(self.now, self.lang, str(self.inbound.conversation), self.setup.data)
+        return Context(self.now, self.lang, str(self.inbound.conversation), self.engine.data)
 
     def toast(self, key: str, **params: Any) -> None:
         self.notice = to_plain(self.render(key, **params))
 
     def label(self, group: str, code: str) -> str:
-        return self.setup.texts.label(self.lang, group, code)
+        return self.engine.texts.label(self.lang, group, code)
 
     def _all_labels(self, group: str, code: str) -> list[str]:
-        texts = self.setup.texts
+        texts = self.engine.texts
         return [texts.label(loc, group, code) for loc in LOCALES]
 
     # -- entry -------------------------------------------------------------------------------------
@@ -199,12 +206,12 @@ class Turn:
     # -- commands ----------------------------------------------------------------------------------
 
     async def on_command(self, name: str, args: str) -> None:
-        action = COMMANDS.get(name)
-        if action is None:
+        handler = COMMANDS.get(name)
+        if handler is None:
             self.say("common/unknown_command", command=name[:32])
             self.prompt()
             return
-        await self.apply(action, args)
+        await handler(self, args)
 
     # -- answers -----------------------------------------------------------------------------------
 
@@ -255,13 +262,14 @@ class Turn:
         await self.choose(step, chosen)
 
     async def on_tap(self, token: str) -> None:
-        checklist = parse_checklist_token(token)
-        if checklist is not None:  # a checklist item's tick (dialogs/incident.py owns the token)
-            await toggle_checklist(self, *checklist)
+        if token.startswith("ck."):  # a checklist item: "ck.<incident ref>.<item id>.<1 tick|0 untick>"
+            ref, _, rest = token.removeprefix("ck.").partition(".")
+            item, _, target = rest.rpartition(".") if rest[-2:] in (".0", ".1") else (rest, "", "")
+            await toggle_checklist(self, ref, item, {"1": True, "0": False}.get(target))
             return
         dialog_name, _, rest = token.partition(".")
         step_id, _, option = rest.partition(".")
-        dialog = self.setup.dialogs.get(dialog_name)
+        dialog = self.engine.dialogs.get(dialog_name)
         try:
             step = dialog.step(step_id) if dialog else None
         except KeyError:
@@ -329,11 +337,8 @@ class Turn:
 
     # -- actions and flow --------------------------------------------------------------------------
 
-    async def apply(self, action, args: str = "") -> None:
-        """Carry out an action a menu or a command declares."""
-        if isinstance(action, Do):
-            await action.run(self, args)
-        elif isinstance(action, Goto):
+    async def apply(self, action) -> None:
+        if isinstance(action, Goto):
             await self.goto(action.dialog)
         elif isinstance(action, Clear):
             form = self.form()
@@ -351,7 +356,7 @@ class Turn:
             self.prompt()
         elif isinstance(action, Command):
             if action.name in CONFIRMED:
-                await self.apply(CONFIRMED[action.name])
+                await CONFIRMED[action.name](self, "")
             else:
                 await self.on_command(action.name, "")
         else:
@@ -369,7 +374,7 @@ class Turn:
             suspended[:] = [d for d in suspended if d != current] + [current]
         if name in suspended:
             suspended.remove(name)
-        target = self.setup.dialogs[name]
+        target = self.engine.dialogs[name]
         if is_finished(target, self.form(name)["slots"]):
             self.state["forms"].pop(name, None)  # a finished dialog starts afresh
         self.state["active"] = name
@@ -416,7 +421,7 @@ class Turn:
             group, name = "menu", f"resume_{self.state['suspended'][-1]}"
         elif isinstance(step, Choose) and code in step.actions:
             group = "menu"
-        return self.setup.texts.label(locale or self.lang, group, name)
+        return self.engine.texts.label(locale or self.lang, group, name)
 
     def prompt(self, *, edit: bool = False) -> None:
         """Ask the current step's question (again), with its buttons."""

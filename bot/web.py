@@ -142,6 +142,23 @@ async def _run(server: Server) -> bool:
     return True
 
 
+async def _ops(server: Server) -> bool:
+    """GET /healthz and GET /metrics (bot/ops.py), for the operator and the image's HEALTHCHECK."""
+    from bot.ops import Ops, outbox_limit
+
+    def alive(name: str) -> Callable[[], bool]:
+        # Before the run part started them (or after it stopped them) the workers count as stopped.
+        return lambda: server.app is not None and server.app.workers().get(name, False)
+
+    async def figures():
+        async with server.app.store.transaction() as tx:
+            return await tx.ops_figures(server.app.engine.clock())
+
+    workers = {"inbox": alive("inbox"), "outbox": alive("outbox")}
+    Ops(figures, workers, outbox_seconds=outbox_limit(server.env)).register(server.web)
+    return True
+
+
 async def _line(server: Server) -> bool:
     from bot.channels.line import install
 
@@ -157,6 +174,7 @@ async def _telegram(server: Server) -> bool:
 # Everything the server serves, in start-up order (shut down in reverse). Add a part here.
 PARTS: tuple[tuple[str, Part], ...] = (
     ("core", _core),
+    ("ops", _ops),
     ("line", _line),
     ("telegram", _telegram),
     ("run", _run),  # keep last: starts the engine once every sender is registered

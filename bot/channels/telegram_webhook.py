@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from telegram.error import TelegramError
 
 from bot import metrics
 from bot.settings import ConfigError
@@ -101,8 +102,9 @@ class TelegramWebhook:
             log.error("telegram update %s not accepted: %s", update["update_id"], type(e).__name__)
             metrics.received("telegram", None, "failed", error=type(e).__name__)
             return web.json_response({"ok": False, "error": "try again"}, status=500)
-        ms = round((time.perf_counter() - started) * 1000, 1)
-        metrics.received("telegram", _chat_key(update), outcome, update_id=update["update_id"], ms=ms)
+        if outcome == "ignored":  # accepted and duplicate ones are counted by the engine's accept
+            ms = round((time.perf_counter() - started) * 1000, 1)
+            metrics.received("telegram", _chat_key(update), outcome, update_id=update["update_id"], ms=ms)
         return web.json_response({"ok": True})
 
 
@@ -121,5 +123,19 @@ def _chat_key(update: dict) -> str | None:
 
 async def set_webhook(bot, url: str, secret: str) -> None:
     """Tell Telegram where to send updates, with the secret it must send back."""
-    await bot.set_webhook(url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES))
-    log.info("telegram webhook set to %s", url)
+    try:
+        await bot.set_webhook(url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES))
+    except TelegramError as e:  # e.g. "An HTTPS URL must be provided for webhook"
+        raise ConfigError(f"Telegram refused the webhook {url}: {e.message}") from None
+    log.info("telegram: webhook set to %s", url)
+
+
+async def drop_webhook(bot) -> str | None:
+    """Before long polling: delete a webhook Telegram still has (getUpdates is refused while one
+    is set) and say so; returns its address, or None when there was none. Pending updates stay."""
+    info = await bot.get_webhook_info()
+    if not info.url:
+        return None
+    await bot.delete_webhook(drop_pending_updates=False)
+    log.warning("telegram: deleted the webhook %s that Telegram had; polling instead", info.url)
+    return info.url

@@ -26,6 +26,20 @@ EVENT_MEMORY = timedelta(days=7)  # handled event ids are remembered this long (
 SENT_MEMORY = timedelta(days=30)  # sent outbox rows are kept this long, for the record
 
 
+# ops_figures(now): unsent envelopes; seconds the oldest due one has waited (0: none due);
+# unsent ones that failed FAILING_ATTEMPTS times or more; reminders due and unsent; open tickets;
+# inbox events not yet handled.
+OPS_FIGURES = (
+    "outbox_depth",
+    "outbox_oldest_due_seconds",
+    "outbox_failing",
+    "reminders_due",
+    "tickets_open",
+    "inbox_pending",
+)
+FAILING_ATTEMPTS = 8  # about eight minutes of backoff (2 + 4 + ... + 256 s), or eight "retry after"s
+
+
 class StoreError(RuntimeError):
     """The database cannot be opened or is newer than this program."""
 
@@ -163,6 +177,10 @@ class Transaction(Protocol):
     # -- personal data ---------------------------------------------------------------------------
     async def delete_conversation_data(self, conversation: Key) -> None:
         """Everything kept about one conversation, on the user's request."""
+
+    async def ops_figures(self, now: datetime) -> dict[str, float]:
+        """What /metrics and /healthz show from the store (see OPS_FIGURES), as of `now`."""
+        ...
 
     async def purge(self, now: datetime, keep: timedelta) -> dict[str, int]:
         """Retention: conversations untouched for `keep` with everything about them, handled

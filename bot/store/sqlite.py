@@ -22,6 +22,8 @@ import aiosqlite
 from bot.messages import Destination, Envelope, Inbound, Key, Staff, destination_text
 from bot.store import (
     EVENT_MEMORY,
+    FAILING_ATTEMPTS,
+    OPS_FIGURES,
     SENT_MEMORY,
     TRANSCRIPT_CHARS,
     TRANSCRIPT_KEEP,
@@ -443,6 +445,25 @@ class SqliteTransaction:
         # Handled events keep nothing but their ids; waiting ones stay (this turn is one of them).
         await self._db.execute(
             "UPDATE inbox SET conversation = '' WHERE conversation = ? AND done_at IS NOT NULL", (key,)
+        )
+
+    async def ops_figures(self, now: datetime) -> dict[str, float]:
+        at = utc_text(now)
+        row = await self._one(
+            "SELECT"
+            " (SELECT COUNT(*) FROM envelopes WHERE sent_at IS NULL),"
+            " (SELECT MIN(not_before) FROM envelopes WHERE sent_at IS NULL AND not_before <= ?),"
+            " (SELECT COUNT(*) FROM envelopes WHERE sent_at IS NULL AND attempts >= ?),"
+            " (SELECT COUNT(*) FROM envelopes"
+            "   WHERE sent_at IS NULL AND kind = 'reminder' AND not_before <= ?),"
+            " (SELECT COUNT(*) FROM tickets WHERE closed_at IS NULL),"
+            " (SELECT COUNT(*) FROM inbox WHERE done_at IS NULL)",
+            (at, FAILING_ATTEMPTS, at),
+        )
+        depth, oldest, failing, reminders, tickets, pending = row
+        waited = (now - datetime.fromisoformat(oldest)).total_seconds() if oldest else 0.0
+        return dict(
+            zip(OPS_FIGURES, (depth, max(waited, 0.0), failing, reminders, tickets, pending), strict=True)
         )
 
     async def purge(self, now: datetime, keep: timedelta) -> dict[str, int]:

@@ -12,7 +12,15 @@ from datetime import timedelta
 import pytest
 
 from bot.messages import Document, Envelope, Forward, Inbound, Key, Notice, Option, Reply, Staff
-from bot.store import EVENT_MEMORY, SENT_MEMORY, TRANSCRIPT_CHARS, TRANSCRIPT_KEEP, open_store
+from bot.store import (
+    EVENT_MEMORY,
+    FAILING_ATTEMPTS,
+    OPS_FIGURES,
+    SENT_MEMORY,
+    TRANSCRIPT_CHARS,
+    TRANSCRIPT_KEEP,
+    open_store,
+)
 from tests.support.transcript import NOW
 
 
@@ -263,6 +271,38 @@ async def test_store_contract_cancel_by_tag_only_pending_rows(store):
         assert await tx.cancel_outbox("remind:x") == 1
         assert [r.envelope.tag for r in await tx.due_outbox(NOW)] == ["remind:y"]
         assert (await tx.outbox_record(sent)).sent_at is not None
+
+
+async def test_store_contract_ops_figures_count_what_is_waiting(store):
+    """What /metrics and /healthz read, worked out by hand from the rows written here."""
+    later = NOW + timedelta(minutes=10)
+    async with store.transaction() as tx:
+        assert await tx.ops_figures(NOW) == dict.fromkeys(OPS_FIGURES, 0)
+        sent = await tx.enqueue(Envelope(A, Reply("k", "sent")), NOW)
+        await tx.mark_sent(sent, NOW)
+        await tx.enqueue(Envelope(A, Reply("k", "due since NOW")), NOW)  # oldest due: 600 s at `later`
+        await tx.enqueue(Envelope(B, Reply("k", "due"), kind="reminder"), NOW + timedelta(minutes=5))
+        await tx.enqueue(  # a reminder not due yet: counted in the depth only
+            Envelope(B, Reply("k", "r"), kind="reminder", not_before=NOW + timedelta(days=1)), NOW
+        )
+        failing = await tx.enqueue(Envelope(Staff(), Reply("k", "alert"), kind="alert"), NOW)
+        for n in range(FAILING_ATTEMPTS):  # postponed to 1..8 s after `later`: not due, but failing
+            await tx.postpone(failing, "Bad Gateway", later + timedelta(seconds=n + 1))
+        await tx.open_ticket(A, NOW)
+        closed, _ = await tx.open_ticket(B, NOW)
+        await tx.close_ticket(closed, "staff", NOW)
+        await tx.add_inbound(text_in(A, "waiting", "telegram:1"), NOW)
+        done = await tx.add_inbound(text_in(B, "handled", "line:1"), NOW)
+        await tx.inbound_done(done, NOW)
+        figures = await tx.ops_figures(later)
+    assert figures == {
+        "outbox_depth": 4,
+        "outbox_oldest_due_seconds": 600,
+        "outbox_failing": 1,
+        "reminders_due": 1,
+        "tickets_open": 1,
+        "inbox_pending": 1,
+    }
 
 
 # -- tickets, topics, transcript ------------------------------------------------------------------

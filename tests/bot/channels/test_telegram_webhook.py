@@ -60,12 +60,22 @@ async def post(client, body, secret: str | None = SECRET):
 
 
 async def test_webhook_right_secret_is_accepted_and_answered_200(client, inbox):
-    before = metrics.value("quotebot_updates_received_total", channel="telegram", outcome="accepted")
     response = await post(client, update(5001))
     assert response.status == 200 and await response.json() == {"ok": True}
     assert list(inbox.accepted) == [5001]
-    after = metrics.value("quotebot_updates_received_total", channel="telegram", outcome="accepted")
-    assert after - before == 1
+
+
+async def test_webhook_refusals_are_counted_here_accepted_ones_by_the_engine(client, inbox):
+    def count(outcome):
+        return metrics.value("quotebot_updates_received_total", channel="telegram", outcome=outcome)
+
+    before = {o: count(o) for o in ("unauthorized", "unreadable", "accepted")}
+    await post(client, update(5010), secret="nope")
+    await post(client, b"{not json")
+    await post(client, update(5011))
+    assert count("unauthorized") - before["unauthorized"] == 1
+    assert count("unreadable") - before["unreadable"] == 1
+    assert count("accepted") == before["accepted"]  # engine.accept counts it, once committed
 
 
 @pytest.mark.parametrize("secret", [None, "", "wrong", SECRET[:-1], SECRET + "x", SECRET.upper()])
