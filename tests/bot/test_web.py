@@ -180,5 +180,5 @@ def test_web_serve_runs_the_telegram_side_when_its_token_is_set(tmp_path):
             if process.poll() is None:
                 process.kill()
     log = process.stderr.read()
-    assert "on: core, telegram, run" in log
+    assert "on: core, ops, telegram, run" in log
     assert token not in log and "SERVE-secret" not in log
