@@ -46,6 +46,7 @@ class App:
         self.settings, self.store, self.engine = settings, store, engine
         self.outbox = engine.outbox
         self._tasks: list[asyncio.Task] = []
+        self._closed = False
 
     def register(self, route: str, sender: Sender, limit: Callable[[], SlidingWindow] | None = None) -> None:
         """A channel's sender for its route (its name; "staff" for the staff desk)."""
@@ -88,7 +89,9 @@ class App:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.store.close()
+        if not self._closed:
+            self._closed = True
+            await self.store.close()
 
     async def run_until_stopped(self, *channels: Callable[[], Awaitable[None]]) -> None:
         """Start, run each channel's coroutine (a poller, a web server) until SIGINT or SIGTERM or

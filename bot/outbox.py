@@ -333,8 +333,11 @@ class Outbox:
                     log.exception("outbox worker: the store failed; trying again")
                     delay = 5.0
                 # Rows that are due but held back or just failed: look again soon, not in a spin.
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                # arrives as the event is set, and the worker would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=max(delay, 0.05))
+                    async with asyncio.timeout(max(delay, 0.05)):
+                        await self.wake.wait()
         finally:
             # Stopping: calls on their way to a platform finish (and are marked sent), then stop.
             self.stopping = True
