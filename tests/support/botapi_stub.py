@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import random
 import re
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -37,7 +38,16 @@ _STRING_PARAMS = frozenset(
 )
 _DEFAULT_ERRORS = {400: THREAD_NOT_FOUND, 403: "Forbidden: bot was blocked by the user"}
 
-__all__ = ["ApiError", "BotApiStub", "Call", "Sent"]
+__all__ = ["ApiError", "BotApiStub", "Call", "Faults", "Sent"]
+
+# What a fault may hit: the calls that change what a user or staff sees (getUpdates, getMe and
+# setMyCommands are left alone, so a bot can always start and poll).
+SEND_METHODS = frozenset(
+    {"sendmessage", "editmessagetext", "editmessagereplymarkup", "answercallbackquery"}
+    | {"senddocument", "sendphoto", "sendvoice", "copymessage", "forwardmessage", "deletemessage"}
+    | {"createforumtopic", "closeforumtopic", "reopenforumtopic", "editforumtopic"}
+)
+FAULT_KINDS = ("429", "5xx", "hang", "late")
 
 
 @dataclass
@@ -49,6 +59,38 @@ class Call:
     files: dict[str, tuple[str, bytes]]
     at: float
     error: str | None = None
+    fault: str | None = None  # what Faults did to it: "429", "5xx", "hang", "late"
+    result: Any = field(default=None, repr=False)  # what a successful call returned
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Chaos for the stub: a share of calls fail, hang, or succeed only after the client gave up.
+
+    Each decision is a pure function of (seed, method, chat, how many such calls came before),
+    so a run with the same seed and the same calls meets the same faults, whatever the threads
+    do. ``hang`` should exceed the client's read timeout (PTB's default is 5 s); a "hang" does
+    nothing and answers 504 afterwards, a "late" one does the call, then answers after ``hang``.
+    ``redeliver`` is the share of getUpdates answers that ignore the offset (the batch comes again,
+    as when Telegram lost the confirmation).
+    """
+
+    seed: int = 0
+    rate: float = 0.2
+    kinds: tuple[str, ...] = FAULT_KINDS
+    retry_after: int = 1
+    hang: float = 5.5
+    redeliver: float = 0.0
+    methods: frozenset[str] = SEND_METHODS
+
+    def draw(self, method: str, chat: object, n: int) -> str | None:
+        if method.lower() not in self.methods or not self.kinds:
+            return None
+        roll = random.Random(f"{self.seed}:{method.lower()}:{chat}:{n}")
+        return roll.choice(self.kinds) if roll.random() < self.rate else None
+
+    def redelivers(self, poll: int) -> bool:
+        return self.redeliver > 0 and random.Random(f"{self.seed}:poll:{poll}").random() < self.redeliver
 
 
 @dataclass
@@ -68,8 +110,12 @@ class _Pending:
 class BotApiStub:
     """Serves the Bot API on 127.0.0.1 from a background thread; one lock guards all state."""
 
-    def __init__(self, token: str = "123:ABC", *, max_poll_wait: float = 5.0):
+    def __init__(self, token: str = "123:ABC", *, max_poll_wait: float = 5.0, faults: Faults | None = None):
         self.token, self.max_poll_wait = token, max_poll_wait
+        self.faults = faults  # None: every call is answered at once and truthfully
+        self._fault_counts: dict[tuple[str, object], int] = {}
+        self._polls = 0
+        self._closing = threading.Event()
         bot_id = token.partition(":")[0]
         self.me = {
             "id": int(bot_id) if bot_id.isdigit() else 1,
@@ -113,6 +159,7 @@ class BotApiStub:
 
     def close(self) -> None:
         """Wakes every waiting getUpdates (they answer []) and stops the server."""
+        self._closing.set()  # hung and late answers stop waiting
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -153,6 +200,26 @@ class BotApiStub:
     def my_commands(self, scope: dict | None = None, language_code: str = "") -> list[dict]:
         with self._cond:
             return self._world.commands.get(commands_key(scope, language_code), [])
+
+    def confirmed(self) -> set[int]:
+        """Update ids the bot confirmed (a later getUpdates offset passed them)."""
+        with self._cond:
+            return set(self._confirmed)
+
+    def pushed(self) -> dict[int, dict]:
+        """Every update pushed, by update_id."""
+        with self._cond:
+            return dict(self._pushed)
+
+    def open_queries(self) -> set[str]:
+        """Callback query ids not answered yet."""
+        with self._cond:
+            return set(self._world.open_queries)
+
+    def set_faults(self, faults: Faults | None) -> None:
+        """Start (or, with None, stop) injecting faults."""
+        with self._cond:
+            self.faults = faults
 
     def clear(self) -> None:
         """Forgets recorded calls and sent messages; chats and pending updates stay."""
@@ -370,17 +437,51 @@ class BotApiStub:
                 self._waiting[method.lower()] -= 1
                 if id(gate) in self._dropped:
                     return 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}
+        fault = self._draw_fault(method, params)
+        if fault == "hang":  # nothing happens; the answer comes after the client gave up
+            self._record(method, params, files, error="hang: no answer in time", fault=fault)
+            self._closing.wait(self.faults.hang if self.faults else 0)
+            return 504, {"ok": False, "error_code": 504, "description": "Gateway Timeout"}
+        if fault in ("429", "5xx"):
+            retry_after = self.faults.retry_after if self.faults else 1
+            error = (
+                ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+                if fault == "429"
+                else ApiError(502, "Bad Gateway")
+            )
+            self._record(method, params, files, error=error.description, fault=fault)
+            return error.code, error.envelope()
+        status, envelope = self._answer(method, params, files, fault)
+        if fault == "late":  # done, but the client will not hear of it
+            self._closing.wait(self.faults.hang if self.faults else 0)
+        return status, envelope
+
+    def _draw_fault(self, method: str, params: dict) -> str | None:
         with self._cond:
-            call = Call(method, params, {k: v[:2] for k, v in files.items()}, time.time())
+            if self.faults is None:
+                return None
+            key = (method.lower(), params.get("chat_id", params.get("callback_query_id")))
+            n = self._fault_counts[key] = self._fault_counts.get(key, 0) + 1
+            return self.faults.draw(method, key[1], n)
+
+    def _record(self, method: str, params: dict, files: dict, **fields: Any) -> Call:
+        with self._cond:
+            call = Call(method, params, {k: v[:2] for k, v in files.items()}, time.time(), **fields)
             self._calls.append(call)
             self._cond.notify_all()
+            return call
+
+    def _answer(self, method: str, params: dict, files: dict, fault: str | None = None) -> tuple[int, dict]:
+        with self._cond:
+            call = self._record(method, params, files, fault=fault)
             try:
                 self._take_failure(method, params)
                 own = getattr(self, f"_api_{method.lower()}", None)
                 handler = own or getattr(self._world, f"api_{method.lower()}", None)
                 if handler is None:
                     raise ApiError(404, "Not Found")
-                return 200, {"ok": True, "result": handler(params, files)}
+                call.result = handler(params, files)
+                return 200, {"ok": True, "result": call.result}
             except KeyError as e:
                 call.error = f"Bad Request: {e.args[0]} is empty"
                 return 400, {"ok": False, "error_code": 400, "description": call.error}
@@ -414,8 +515,11 @@ class BotApiStub:
         deadline = time.monotonic() + min(float(p.get("timeout") or 0), self.max_poll_wait)
         self._poll_generation += 1
         generation = self._poll_generation
+        self._polls += 1
         if offset < 0:  # Telegram: only the last -offset updates; earlier ones are forgotten
             self._pending = self._pending[offset:]
+        if self.faults is not None and self.faults.redelivers(self._polls):
+            offset = 0  # the confirmation was lost: what was delivered comes again
         for done in [u for u in self._pending if u.delivered and u.update["update_id"] < offset]:
             self._pending.remove(done)
             self._confirmed.add(done.update["update_id"])

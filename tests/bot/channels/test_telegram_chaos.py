@@ -1,0 +1,83 @@
+"""Chaos (issue 13): the real `quotebot telegram` process killed with SIGKILL every few seconds
+while 30 merchants ask for quotes at once, the Bot API stub failing a fifth of the sends with 429,
+502, hangs and late successes and redelivering getUpdates batches. See tests/support/chaos.py.
+
+One run serves every test here (at most about 45 s). Seed, kills and every count are printed
+(pytest -s, or in a failure). QUOTEBOT_CHAOS_LONG=1 makes it 300 merchants over a few minutes;
+QUOTEBOT_CHAOS_SEED picks another seed.
+"""
+
+import os
+
+import pytest
+
+from tests.support.chaos import Settings, failures, report, run_chaos
+
+LONG = os.environ.get("QUOTEBOT_CHAOS_LONG", "") not in ("", "0")
+SEED = int(os.environ.get("QUOTEBOT_CHAOS_SEED", "13"))
+SHORT = Settings(seed=SEED, conversations=30, ramp=8.0, budget=40.0, kill_every=(2.0, 5.0))
+FULL = Settings(seed=SEED, conversations=300, ramp=90.0, budget=300.0, kill_every=(2.0, 6.0), grace=15.0)
+
+# Until the seam's inbox (updates committed before the offset is confirmed) and outbox (direct
+# replies in the turn's transaction) are in, a kill loses updates and replies: measured, not hidden.
+NEEDS_SEAM = pytest.mark.xfail(reason="issue 8/13: inbox before offset, replies in the outbox", strict=False)
+NEEDS_FIXES = pytest.mark.xfail(reason="issue 13: versioned set-state buttons, forged data", strict=False)
+
+
+@pytest.fixture(scope="module")
+def chaos(tmp_path_factory):
+    run = run_chaos(FULL if LONG else SHORT, tmp_path_factory.mktemp("chaos"))
+    print("\n" + report(run))
+    return run
+
+
+def check(run, *names):
+    bad = failures(run.counts, names)
+    assert not bad, f"{bad}\n{report(run)}"
+
+
+def test_chaos_run_really_was_chaotic(chaos):
+    """Kills happened and every kind of fault was injected: otherwise the rest proves nothing."""
+    counts = chaos.counts
+    assert counts["kills"] >= 5, report(chaos)
+    for kind in ("429", "5xx", "hang", "late"):
+        assert counts[f"fault_{kind}"] >= 1, report(chaos)
+    assert counts["updates_pushed"] >= 6 * counts["conversations"], report(chaos)
+
+
+def test_chaos_every_finished_quote_is_the_one_asked_for(chaos):
+    """No answer a merchant gave is lost or replaced: the saved quote has their revenue,
+    industry and channels (a stale tap that changed one is counted apart, below)."""
+    check(chaos, "answers_lost")
+    assert chaos.counts["finished"] >= 1, report(chaos)
+
+
+def test_chaos_nothing_sent_twice_beyond_the_unknowable(chaos):
+    """A message is delivered twice only where the first send's outcome was unknown (an answer
+    that came after the client's timeout, or a kill right after the send), and then once."""
+    check(chaos, "duplicates")
+
+
+def test_chaos_secrets_never_logged(chaos):
+    check(chaos, "secret_in_logs")
+
+
+@NEEDS_SEAM
+def test_chaos_nothing_lost_nothing_silent(chaos):
+    """Every update committed before it is confirmed; every committed reply delivered; every
+    tap answered; every merchant finishes."""
+    check(
+        chaos,
+        "updates_lost",
+        "replies_lost_after_commit",
+        "silences",
+        "unanswered_callbacks",
+        "unfinished",
+    )
+
+
+@NEEDS_FIXES
+def test_chaos_nothing_stale_no_exceptions(chaos):
+    """Double taps and old keyboards change nothing; forged data gets the reprompt, no error;
+    no prompt arrives for a step already left."""
+    check(chaos, "stale_changes", "late_prompts", "errors_shown", "turn_exceptions")
