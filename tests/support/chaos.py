@@ -264,7 +264,7 @@ class Merchant:
         elif now > self.deadline:
             self.run.silence(self, name)
             if self.retried:
-                self.gave_up = True
+                self.gave_up = True  # counted as unfinished; what still comes is not judged
                 return
             self.retried = True
             self.act(now)
@@ -579,6 +579,9 @@ class ChaosRun:
     def _count_messages(self, merchants: list[Merchant]) -> None:
         for m in merchants:
             view = m.view
+            if m.gave_up:  # two answers to its two tries, late ones after it stopped: all fair
+                for message in view.delivered[m.first_since :]:
+                    message.claimed = True
             for message in view.delivered:
                 if ERROR_TEXT in message.text:
                     self.counts["errors_shown"] += 1
