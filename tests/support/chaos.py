@@ -175,6 +175,7 @@ class Merchant:
         self.updates: list[int] = []
         self.answered_at: float | None = None
         self.found: dict[str, Delivered] = {}
+        self.fair: set[tuple[str, tuple[str, ...]]] = set()  # answers to a step it tried twice
         self.messages: dict[str, int] = {}  # prompt name -> message id
         self.done = False
         self.gave_up = False
@@ -255,6 +256,7 @@ class Merchant:
             if self.retried:  # it wrote twice: an answer to each is fair, late or not
                 for message in self.view.delivered[self.first_since :]:
                     message.claimed = True
+                    self.fair.add((message.text, message.buttons))
             self.retried = False
             self.step += 1
             if self.step == len(self.steps):
@@ -579,8 +581,9 @@ class ChaosRun:
     def _count_messages(self, merchants: list[Merchant]) -> None:
         for m in merchants:
             view = m.view
-            if m.gave_up:  # two answers to its two tries, late ones after it stopped: all fair
-                for message in view.delivered[m.first_since :]:
+            for n, message in enumerate(view.delivered):
+                # Two answers to its two tries, late ones after it stopped: all fair.
+                if (message.text, message.buttons) in m.fair or (m.gave_up and n >= m.first_since):
                     message.claimed = True
             for message in view.delivered:
                 if ERROR_TEXT in message.text:
@@ -646,7 +649,7 @@ def report(run: ChaosRun) -> str:
     )
     counts = " ".join(f"{k}={v}" for k, v in sorted(run.counts.items()))
     lines = [head, counts]
-    for title, items in (("silences", run.silences), ("stale or wrong", run.stale)):
+    for title, items in (("stale, wrong or twice", run.stale), ("silences", run.silences)):
         if items:
             lines.append(f"{title} ({len(items)}):\n  " + "\n  ".join(items[:15]))
     return "\n".join(lines)
