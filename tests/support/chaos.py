@@ -454,9 +454,11 @@ class ChaosRun:
     def silence(self, merchant: Merchant, step: str) -> None:
         """Nothing came: was the update confirmed and dropped, or committed and its reply lost?"""
         last = merchant.updates[-1] if merchant.updates else None
-        processed = self.processed_events()
-        if last is not None and f"telegram:{last}" in processed:
+        event = f"telegram:{last}"
+        if last is not None and event in self.processed_events():
             kind = "replies_lost_after_commit"
+        elif last is not None and event in self.processed_events(accepted=True):
+            kind = "silences_turn_not_run"  # taken in, its turn still waiting
         elif last is not None and last in self.stub.confirmed():
             kind = "updates_lost_seen"
         else:
@@ -465,8 +467,9 @@ class ChaosRun:
         self.counts["silences"] += 1
         self.silences.append(f"chat {merchant.chat} at {step}: {kind}")
 
-    def processed_events(self) -> set[str]:
-        """Event ids the bot committed (processed_events, or an inbox table once there is one)."""
+    def processed_events(self, *, accepted: bool = False) -> set[str]:
+        """Event ids whose turn the bot committed (inbox rows done, or processed_events before
+        the inbox); with `accepted`, every event it took in, handled or not yet."""
         if not self.db.exists():
             return set()
         found: set[str] = set()
@@ -476,10 +479,9 @@ class ChaosRun:
                 if "processed_events" in tables:
                     found |= {r[0] for r in db.execute("SELECT event_id FROM processed_events")}
                 if "inbox" in tables:
-                    columns = {r[1] for r in db.execute("PRAGMA table_info(inbox)")}
-                    if "event_id" in columns:
-                        done = " WHERE done_at IS NOT NULL" if "done_at" in columns else ""
-                        found |= {r[0] for r in db.execute(f"SELECT event_id FROM inbox{done}")}
+                    done = "" if accepted else " AND done_at IS NOT NULL"
+                    sql = f"SELECT event_id FROM inbox WHERE event_id IS NOT NULL{done}"
+                    found |= {r[0] for r in db.execute(sql)}
         except sqlite3.Error:
             pass  # the bot holds a write lock right now; the caller looks again later
         return found
@@ -545,7 +547,7 @@ class ChaosRun:
         for call in self.stub.calls():
             if call.fault:
                 c[f"fault_{call.fault}"] += 1
-        processed = self.processed_events()
+        processed = self.processed_events(accepted=True)
         confirmed = self.stub.confirmed()
         c["updates_lost"] = sum(
             1 for update_id in pushed if update_id in confirmed and f"telegram:{update_id}" not in processed
