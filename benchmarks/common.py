@@ -7,6 +7,7 @@ one measured figure with its target; the runner prints them all and fails if any
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import itertools
 import math
@@ -199,9 +200,12 @@ class Replies:
 
     def __init__(self):
         self.by_conversation: dict[Key, list[Reply]] = {}
+        self.held: dict[Key, asyncio.Event] = {}  # a send to these hangs until the event is set
 
     async def deliver(self, rows) -> None:
         for row in rows:
+            if row.destination in self.held:
+                await self.held[row.destination].wait()
             if isinstance(row.body, Reply):
                 self.by_conversation.setdefault(row.destination, []).append(row.body)
             await row.sent()

@@ -1,9 +1,9 @@
 """The outbox worker draining 1,000 due rows to a deliver that does nothing.
 
 Rows are queued through the store as the engine queues them (reminders with a button, relays,
-staff alerts), then `OutboxWorker.drain()` runs until all are sent. Each row is delivered and
-then marked sent in its own transaction (synchronous=FULL: one fsync a row), exactly as in
-production; only the Telegram call is replaced by a no-op, and no per-chat rate limit is set
+staff alerts), then `Outbox.drain()` runs until all are sent. Each row is delivered and then
+marked sent by its own commit (synchronous=FULL: one fsync a row), exactly as in production;
+only the Telegram call is replaced by a sender that sends nothing, and no per-chat rate limit is set
 (those hold rows back on purpose, which is Telegram's rule, not the worker's speed). Then the
 same again with 100,000 already-sent rows in the table, as after months of running.
 
@@ -17,6 +17,7 @@ how many there are (the due-rows query reads a partial index of unsent rows only
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import statistics
 import time
@@ -24,8 +25,8 @@ from contextlib import closing
 from pathlib import Path
 
 from benchmarks.common import NOW, FixedClock, Result, Target, fmt, spread, temp_app
-from bot.effects import STAFF
-from bot.outbox import OutboxWorker
+from bot.messages import Envelope, Key, Option, Reply, Staff, destination_text
+from bot.outbox import Outbox
 from bot.store import utc_text
 
 FRESH_TARGET = Target(">=", 100, "rows/s")
@@ -36,17 +37,21 @@ ROUNDS = 3  # each drains ROWS new rows; the median round counts
 HISTORY = 100_000
 
 
-def payload(n: int) -> dict:
+def payload(n: int) -> Reply:
     ref = f"I-20261122-{n % 9999 + 1:04d}"
     text = (
         f"<b>⏰ リマインダー（{ref}）</b>\n個人情報保護委員会への速報の期限が近づいています。"
         "発覚から3〜5日以内に、分かっている範囲で報告してください。\n完了したら下のボタンを押してください。"
     )
-    return {"text": text, "buttons": [[f"ck.{ref}.ppc_prelim", "完了にする"]]}
+    return Reply("incident/reminder", text, actions=(Option(f"ck.{ref}.ppc_prelim.1", "完了にする"),))
 
 
-def destination(n: int) -> str:
-    return STAFF if n % 10 == 0 else f"telegram:{1_000 + n % 250}"
+def destination(n: int) -> Key | Staff:
+    return Staff() if n % 10 == 0 else Key("telegram", str(1_000 + n % 250))
+
+
+def envelope(n: int) -> Envelope:
+    return Envelope(destination(n), payload(n), kind="alert" if n % 10 == 0 else "reminder")
 
 
 def add_history(path: Path) -> None:
@@ -55,9 +60,20 @@ def add_history(path: Path) -> None:
     with closing(sqlite3.connect(path, isolation_level=None)) as db:
         db.execute("BEGIN")
         db.executemany(
-            "INSERT INTO outbox (destination, payload, not_before, sent_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            ((destination(n), payload(n)["text"], stamp, stamp, stamp) for n in range(HISTORY)),
+            "INSERT INTO envelopes (destination, route, kind, envelope, not_before, sent_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    destination_text(e.destination),
+                    e.route,
+                    e.kind,
+                    json.dumps(e.to_json()),
+                    stamp,
+                    stamp,
+                    stamp,
+                )
+                for e in map(envelope, range(HISTORY))
+            ),
         )
         db.execute("COMMIT")
 
@@ -65,13 +81,18 @@ def add_history(path: Path) -> None:
 async def drain_rate(app) -> float:
     async with app.store.transaction() as tx:
         for n in range(ROWS):
-            await tx.enqueue(destination(n), payload(n), NOW)
+            await tx.enqueue(envelope(n), NOW)
     delivered: list[int] = []
 
-    async def deliver(row: dict) -> None:
-        delivered.append(row["id"])
+    class Nothing:
+        async def deliver(self, rows) -> None:
+            for row in rows:
+                delivered.append(row.id)
+                await row.sent()
 
-    worker = OutboxWorker(app.store, FixedClock(), ("telegram:", STAFF), deliver)
+    worker = Outbox(app.store, FixedClock())
+    worker.register("telegram", Nothing())
+    worker.register("staff", Nothing())
     start = time.perf_counter()
     while len(delivered) < ROWS:
         before = len(delivered)

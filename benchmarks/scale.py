@@ -3,8 +3,8 @@
 The same file is filled, in bulk, to 1k, 10k and then 100k conversations, each with what a
 finished quote leaves behind: its state, the saved quote, the transcript rows and the processed
 Telegram update ids. At each size the real engine then serves new conversations and returning
-ones (a stored conversation starting /quote again), and we take the median of one
-`engine.handle()`.
+ones (a stored conversation starting /quote again), and we take the median of one turn
+(accept to sent).
 
 TARGETS: median per turn at 100k / median at 1k < 1.5, and p95 at 100k < 10 ms (engine.py's
 per-turn budget, which must hold for a bot that has been running for years, not just on day one).

@@ -1,21 +1,22 @@
-"""Text messages through the real python-telegram-bot Application, answered in-process.
+"""Text messages through the real Telegram channel and PTB's Bot, answered in-process.
 
-The Application, Bot and our handler are the real ones (`build_application`); only the HTTP
-layer is `tests.support.offline.OfflineRequest`, which answers each Bot API call from the stub's
-in-memory world instead of a socket. So the figures include PTB's parsing of updates, our
-engine, building and "sending" the replies, and the stub's bookkeeping, but no network time.
+The Bot, our channel (inbox, turns, outbox, the Telegram renderer) are the real ones; only the
+HTTP layer is `tests.support.offline.OfflineRequest`, which answers each Bot API call from the
+stub's in-memory world instead of a socket. So the figures include PTB's parsing of updates,
+the inbox commit, our engine, the outbox rows, rendering and "sending" the replies, and the
+stub's bookkeeping, but no network time.
 Each chat types the quote conversation: /quote, 3億, 小売業, 楽天市場, 完了 (six replies).
 
-Two ways in: `process_update` called for one update after another (the latency of one), and
-200 chats' updates put on the Application's update queue at once (three rounds), where the started
-Application hands them to our `PerChatUpdateProcessor` (concurrent across chats, in order
-within one), as polling does.
+Two ways in: one update after another, each taken and its turn run to the end (the latency of
+one), and 200 chats' updates taken as one batch (three rounds), as one getUpdates answer is:
+the started engine runs each chat's turns in its own task (concurrent across chats, in order
+within one).
 
 Between those rounds, as many where the sends to one more chat hang (Telegram or the network stuck
 on that chat) and its user types on: the per-chat processor must keep the other chats going,
 and that chat's answers must come, in order, once its sends go through.
 
-TARGETS: >= 100 updates a second both ways; p95 of one `process_update` < 20 ms; with one
+TARGETS: >= 100 updates a second both ways; p95 of one update < 20 ms; with one
 chat's sends stuck, the other chats keep >= 80% of the queued throughput.
 
 Why: Telegram lets a bot send about 30 messages a second in all, and each of these updates
@@ -36,7 +37,7 @@ import time
 from telegram import Update
 
 from benchmarks.common import QUOTE_TEXTS, Result, Stats, Target, fmt, ms, spread, temp_app
-from bot.channels.telegram import build_application
+from bot.channels.telegram import TelegramChannel, make_bot, to_inbound
 from tests.support.botapi_stub import BotApiStub
 from tests.support.offline import OfflineRequest
 
@@ -89,8 +90,8 @@ def _check(stub: BotApiStub, chats: range) -> None:
             raise AssertionError(f"chat {chat} got {[s.text[:20] for s in sent]}")
 
 
-async def _queued_round(application, stub: BotApiStub, first_chat: int, stalled: int | None = None) -> float:
-    """Updates a second for QUEUED_CHATS chats' conversations put on the update queue at once.
+async def _queued_round(channel, stub: BotApiStub, first_chat: int, stalled: int | None = None) -> float:
+    """Updates a second for QUEUED_CHATS chats' conversations taken in one batch.
 
     With `stalled`, that chat's conversation goes first and its first reply hangs (see
     StallingRequest), its user typing on regardless; the round ends when every other chat has
@@ -100,28 +101,27 @@ async def _queued_round(application, stub: BotApiStub, first_chat: int, stalled:
     texts = [(stalled, text) for text in QUOTE_TEXTS] if stalled is not None else []
     texts += [(chat, text) for text in QUOTE_TEXTS for chat in chats]
     # Polling parses each update before queueing it; so do we, before the clock starts.
-    bot = application.bot
+    bot = channel.bot
     updates = [Update.de_json(stub.pending_update(stub.push_message(c, t)), bot) for c, t in texts]
-    request: StallingRequest = application.bot.request
+    request: StallingRequest = bot.request
     expected = request.sent + QUEUED_CHATS * REPLIES_PER_CHAT
     begin = time.perf_counter()
-    for update in updates:
-        application.update_queue.put_nowait(update)
+    await channel.take(updates)
     await request.sent_at_least(expected)
     rate = len(chats) * len(QUOTE_TEXTS) / (time.perf_counter() - begin)  # the stalled chat's not counted
     _check(stub, chats)
     return rate
 
 
-async def _stuck_round(application, stub: BotApiStub, request: StallingRequest, first_chat: int) -> float:
+async def _stuck_round(channel, stub: BotApiStub, request: StallingRequest, first_chat: int) -> float:
     """A queued round while the sends to one more chat hang; that chat is answered afterwards."""
     stalled = request.stalled_chat = first_chat - 1
     request.release.clear()
-    rate = await _queued_round(application, stub, first_chat, stalled)
+    rate = await _queued_round(channel, stub, first_chat, stalled)
     if stub.sent(stalled):
         raise AssertionError("the stalled chat was answered while its sends were stuck")
     request.release.set()
-    await asyncio.wait_for(application.update_queue.join(), TIMEOUT)
+    await asyncio.wait_for(channel.engine.settle(), TIMEOUT)
     _check(stub, range(stalled, stalled + 1))  # all its answers, in order
     return rate
 
@@ -131,14 +131,19 @@ async def run() -> list[Result]:
     with BotApiStub(TOKEN) as stub:
         async with temp_app() as app:
             request = StallingRequest(stub)
-            application = build_application(app.engine, TOKEN, stub.base_url, request=request)
-            async with application:
-                bot = application.bot
+            bot = make_bot(TOKEN, stub.base_url, request=request)
+            channel = TelegramChannel(app.engine, bot)
+            async with bot:
+
+                async def one(data: dict) -> None:
+                    update = Update.de_json(data, bot)
+                    await channel.take([update])
+                    await app.engine.settle([to_inbound(update).conversation])
+
                 # warm-up, then one update after another
                 for chat in range(900_000, 900_010):
                     for text in QUOTE_TEXTS:
-                        update_id = stub.push_message(chat, text)
-                        await application.process_update(Update.de_json(stub.pending_update(update_id), bot))
+                        await one(stub.pending_update(stub.push_message(chat, text)))
                 chats = range(1_000, 1_000 + SEQUENTIAL_CHATS)
                 # Telegram's side (the stub queueing what users typed) is done before the clock starts.
                 pending = [stub.pending_update(stub.push_message(c, t)) for c in chats for t in QUOTE_TEXTS]
@@ -147,28 +152,27 @@ async def run() -> list[Result]:
                 begin = clock()
                 for data in pending:
                     start = clock()
-                    await application.process_update(Update.de_json(data, bot))
+                    await one(data)
                     latencies.append(clock() - start)
                 sequential = len(latencies) / (clock() - begin)
                 _check(stub, chats)
 
-                # 200 chats at once, through the update queue and the per-chat processor
-                await application.start()
-                try:
-                    queued, stuck = [], []
-                    for r in range(ROUNDS):  # interleaved, so drift hits both alike
-                        queued.append(await _queued_round(application, stub, 10_000 + r * 1_000))
-                        stuck.append(await _stuck_round(application, stub, request, 20_000 + r * 1_000))
-                finally:
-                    await application.stop()
+                # 200 chats at once, as one batch, the engine running (a task per chat)
+                await app.start()
+                queued, stuck = [], []
+                for r in range(ROUNDS):  # interleaved, so drift hits both alike
+                    queued.append(await _queued_round(channel, stub, 10_000 + r * 1_000))
+                    stuck.append(await _stuck_round(channel, stub, request, 20_000 + r * 1_000))
     stats = Stats.of(latencies)
     detail = f"{len(latencies)} updates from {SEQUENTIAL_CHATS} chats; median {fmt(ms(stats.median))} ms"
     return [
-        Result("telegram", "updates/s, process_update one by one", sequential, SEQUENTIAL_TARGET, detail),
-        Result("telegram", "p95 of one process_update", ms(stats.p95), P95_TARGET, detail),
+        Result(
+            "telegram", "updates/s, one by one (taken, turn, sent)", sequential, SEQUENTIAL_TARGET, detail
+        ),
+        Result("telegram", "p95 of one update (taken, turn, sent)", ms(stats.p95), P95_TARGET, detail),
         Result(
             "telegram",
-            f"updates/s, {QUEUED_CHATS} chats via the update queue",
+            f"updates/s, {QUEUED_CHATS} chats in one batch",
             statistics.median(queued),
             QUEUED_TARGET,
             f"{spread(queued)}, {QUEUED_CHATS * len(QUOTE_TEXTS)} updates each",
