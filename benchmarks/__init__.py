@@ -5,4 +5,14 @@ One module per area; each states its TARGETS and why in its docstring and return
 target is missed. Speed is measured here, never asserted in the unit tests.
 """
 
-AREAS = ("amounts", "pricing", "engine", "scale", "concurrency", "telegram_app", "outbox")
+AREAS = (
+    "amounts",
+    "pricing",
+    "engine",
+    "scale",
+    "concurrency",
+    "telegram_app",
+    "outbox",
+    "versus",
+    "footprint",
+)

@@ -74,14 +74,25 @@ class Stats:
 
 @dataclass(frozen=True)
 class Target:
-    """`value` is a ceiling ("<") or a floor (">=") for the measured figure."""
+    """`value` is a ceiling ("<", "<=") or a floor (">=") for the measured figure; "info" is a
+    figure shown for comparison (a baseline's), with no target of its own."""
 
-    op: str  # "<" or ">="
+    op: str  # "<", "<=", ">=" or "info"
     value: float
     unit: str
 
     def met(self, measured: float) -> bool:
-        return measured < self.value if self.op == "<" else measured >= self.value
+        if self.op == "info":
+            return True
+        if self.op == "<":
+            return measured < self.value
+        if self.op == "<=":
+            return measured <= self.value
+        return measured >= self.value
+
+
+def info(unit: str) -> Target:
+    return Target("info", 0, unit)
 
 
 @dataclass(frozen=True)

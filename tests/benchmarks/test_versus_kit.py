@@ -1,0 +1,68 @@
+"""The side-by-side kit: the baseline bots do what quotebot does, and persist as they claim. Not timed."""
+
+import pickle
+
+from benchmarks.baseline import MENU, NAME, REVENUE
+from benchmarks.common import QUOTE_TURNS
+from benchmarks.contenders import Baseline, Ours
+
+CHAT = 42
+MESSAGES = (1, 1, 1, 1, 2)
+
+
+async def _talk(bot, turns=QUOTE_TURNS) -> list[dict]:
+    """The quote dialog through `bot`; the Bot API calls each update made."""
+    calls = []
+    owed = 0
+    for (kind, text), messages in zip(turns, MESSAGES, strict=False):
+        before = dict(bot.api.calls)
+        owed += messages
+        bot.feed(bot.updates([(CHAT, kind, text)]))
+        await bot.api.wait_chat(CHAT, owed, 10)
+        await bot.idle(10)
+        calls.append({k: v - before.get(k, 0) for k, v in bot.api.calls.items() if v != before.get(k, 0)})
+    return calls
+
+
+async def test_versus_baselines_make_the_same_bot_api_calls_and_say_the_same(tmp_path):
+    """Per update, each baseline form calls the Bot API as quotebot does, with the same words."""
+    ours = Ours(tmp_path)
+    await ours.open()
+    try:
+        expected = await _talk(ours)
+    finally:
+        await ours.close()
+    assert expected[2] == {"answerCallbackQuery": 1, "sendMessage": 1}
+    assert expected[3] == {"answerCallbackQuery": 1, "editMessageText": 1}
+    assert expected[4] == {"answerCallbackQuery": 1, "sendMessage": 2}
+    said = [text for _, text, _ in ours.api.sent[CHAT]]
+    for form in ("default", "pickle", "fsync"):
+        baseline = Baseline(tmp_path, form)
+        await baseline.open()
+        try:
+            assert await _talk(baseline) == expected, form
+        finally:
+            await baseline.close()
+        assert [text for _, text, _ in baseline.api.sent[CHAT]] == said, form
+
+
+def _state(path) -> object:
+    with open(path, "rb") as file:
+        return pickle.load(file)["conversations"][NAME].get((CHAT, CHAT))
+
+
+async def test_versus_durable_forms_write_the_state_after_each_update(tmp_path):
+    """pickle and fsync forms have the new state on disk once an update is answered (no .tmp
+    left behind); the default form keeps it in memory until its 60 s flush."""
+    for form in ("pickle", "fsync", "default"):
+        bot = Baseline(tmp_path, form)
+        await bot.open()
+        try:
+            await _talk(bot, QUOTE_TURNS[:1])
+            on_disk = _state(bot.path) if bot.path.exists() else None
+            assert on_disk == (None if form == "default" else REVENUE), form
+            await _talk(bot, QUOTE_TURNS[1:])
+        finally:
+            await bot.close()  # PTB writes everything at stop, whatever the form
+        assert _state(bot.path) == MENU
+        assert not list(tmp_path.glob("*.tmp"))
