@@ -85,6 +85,10 @@ class Texts:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Loaded once and kept: no stat() of the file on every render (templates change
+            # with a deploy, which restarts the process).
+            auto_reload=False,
+            cache_size=-1,
         )
         calendar = self._labels[locale]["calendar"]
         env.filters.update(
