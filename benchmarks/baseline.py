@@ -4,7 +4,7 @@ Written for the benchmark and kept here, never shipped. It holds the same quote 
 quotebot's (revenue typed, industry tapped, channels ticked, done) and makes the same Bot API
 calls per update: /quote → sendMessage; 3億 → sendMessage with the industry keyboard; industry
 tap → answerCallbackQuery + sendMessage; channel tap → answerCallbackQuery + editMessageText;
-done → answerCallbackQuery + sendMessage (the quote) + sendMessage (the "what next" menu).
+done → answerCallbackQuery + sendMessage (the quote's summary) + sendMessage (the "what next" menu).
 The words are quotebot's templates and labels and the price is quotebot's `quote()`, so both
 bots do the same work for the user and the comparison is about the machinery around it.
 
@@ -51,13 +51,14 @@ from telegram.ext._picklepersistence import _BotPickler
 from telegram.request import BaseRequest
 
 from bot.texts import Texts
+from dialogs.quote import NEXT_ACTIONS
 from rates.amounts import AmountError, parse_yen
 from rates.codes import CHANNELS, INDUSTRIES
 from rates.pricing import QuoteRequest, quote
 
 FORMS = ("default", "pickle", "fsync")
 REVENUE, INDUSTRY, CHANNEL, MENU = range(4)
-NEXT = ("change_revenue", "change_industry", "change_channels", "start_over", "staff", "incident")
+NEXT = tuple(NEXT_ACTIONS)  # the "what next" menu's buttons, as quotebot's
 NAME = "quote"
 TOKEN = "123:ABC"
 
@@ -115,7 +116,9 @@ class QuoteBot:
 
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         context.chat_data["answers"] = {}
-        await update.message.reply_text(self.render("quote/revenue", answers={}), parse_mode=ParseMode.HTML)
+        await update.message.reply_text(
+            self.render("quote/revenue", answers={}, answered=[]), parse_mode=ParseMode.HTML
+        )
         return REVENUE
 
     async def revenue(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
@@ -128,7 +131,7 @@ class QuoteBot:
         answers = context.chat_data["answers"] = {"revenue_yen": yen}
         buttons = [(f"quote.industry.{c}", self.label("industry", c)) for c in INDUSTRIES]
         await update.message.reply_text(
-            self.render("quote/industry", answers=answers),
+            self.render("quote/industry", answers=answers, answered=["revenue_yen"]),
             parse_mode=ParseMode.HTML,
             reply_markup=_keyboard(buttons),
         )
@@ -141,7 +144,7 @@ class QuoteBot:
         context.chat_data["ticked"] = []
         await context.bot.send_message(
             update.effective_chat.id,
-            self.render("quote/channels", pending=[]),
+            self.render("quote/channels", pending=[], answered=["industry"]),
             parse_mode=ParseMode.HTML,
             reply_markup=self.channels_keyboard([]),
         )
@@ -157,7 +160,7 @@ class QuoteBot:
         else:
             ticked.append(code)
         await query.edit_message_text(
-            self.render("quote/channels", pending=ticked),
+            self.render("quote/channels", pending=ticked, answered=[]),
             parse_mode=ParseMode.HTML,
             reply_markup=self.channels_keyboard(ticked),
         )
@@ -182,7 +185,7 @@ class QuoteBot:
         context.chat_data["last_quote"] = {"ref": ref, "quote": result}
         chat = update.effective_chat.id
         await context.bot.send_message(
-            chat, self.render("quote/result", q=result, ref=ref), parse_mode=ParseMode.HTML
+            chat, self.render("quote/summary", q=result, ref=ref), parse_mode=ParseMode.HTML
         )
         buttons = [(f"quote.next.{c}", self.label("menu", c)) for c in NEXT]
         await context.bot.send_message(

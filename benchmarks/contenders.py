@@ -22,7 +22,7 @@ from benchmarks.botapi import FakeBotApi, parsed, update_of
 from benchmarks.common import NOW, QUOTE_TURNS, FixedClock
 from benchmarks.scale import Filler
 from bot.app import open_app
-from bot.channels.telegram import build_application
+from bot.channels.telegram import TelegramChannel, make_bot
 from bot.texts import Texts
 from rates.pricing import QuoteRequest, quote
 from rates.tables import load_rates
@@ -115,26 +115,82 @@ class Contender:
 
 
 class Ours(Contender):
+    """quotebot as `quotebot telegram` runs it: the channel's `take` commits each batch of
+    updates to the inbox (as its poller does, one batch of at most 100 after another), the
+    engine's inbox runner runs the turns, the outbox sends."""
+
     name = "ours"
+    BATCH = 100  # getUpdates returns at most 100 updates
 
     def __init__(self, folder: Path):
         super().__init__(folder)
         self.path = folder / "quotebot.db"
+        self._batches: asyncio.Queue[list[Update]] = asyncio.Queue()
+        self._pending: dict[str, float] = {}
 
     async def prepare(self, stored: int) -> None:
         await build_ours(self.path, stored)
 
     async def open(self) -> None:
         self.app = await open_app(str(self.path), env={}, clock=FixedClock())
-        self.application = build_application(self.app.engine, TOKEN, request=self.api)
-        self.application.add_handler(TypeHandler(Update, self._started), group=-1)
-        await self.application.initialize()
-        await self.application.start()
+        self._bot = make_bot(TOKEN, request=self.api)
+        await self._bot.initialize()
+        self.channel = TelegramChannel(self.app.engine, self._bot)
+        self._watch(self.app.engine)
+        await self.app.start()
+        self._poller = asyncio.create_task(self._poll(), name="bench poller")
+
+    def _watch(self, engine) -> None:
+        """starts[chat]: when the inbox runner began each turn (waiting for the store included)."""
+        step, turn = engine.step, engine._turn
+
+        async def timed_step(key):
+            self._pending[key.id] = time.perf_counter()
+            return await step(key)
+
+        async def timed_turn(tx, inbound, now):
+            chat = inbound.conversation.id
+            self.starts[int(chat)].append(self._pending.pop(chat, time.perf_counter()))
+            return await turn(tx, inbound, now)
+
+        engine.step, engine._turn = timed_step, timed_turn
+
+    async def _poll(self) -> None:
+        while True:
+            batch = await self._batches.get()
+            try:
+                await self.channel.take(batch)
+            finally:
+                self._batches.task_done()
+
+    @property
+    def bot(self):
+        return self._bot
+
+    def feed(self, updates: list[Update]) -> None:
+        for n in range(0, len(updates), self.BATCH):
+            self._batches.put_nowait(updates[n : n + self.BATCH])
+
+    async def idle(self, timeout: float) -> None:
+        async def quiet() -> None:
+            await self._batches.join()
+            while self.app.engine._running:
+                await asyncio.sleep(0.005)
+
+        await asyncio.wait_for(quiet(), timeout)
+
+    async def drop_queued(self, timeout: float) -> None:
+        """Batches not yet taken are forgotten; what is in the inbox is run (it was received)."""
+        while not self._batches.empty():
+            self._batches.get_nowait()
+            self._batches.task_done()
+        await self.idle(timeout)
 
     async def close(self) -> None:
-        await self.application.stop()
-        await self.application.shutdown()
+        self._poller.cancel()
+        await asyncio.gather(self._poller, return_exceptions=True)
         await self.app.close()
+        await self._bot.shutdown()
 
 
 class Baseline(Contender):
