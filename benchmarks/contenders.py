@@ -148,10 +148,10 @@ class Ours(Contender):
             self._pending[key.id] = time.perf_counter()
             return await step(key)
 
-        async def timed_turn(tx, inbound, now):
+        async def timed_turn(tx, inbound, *args):
             chat = inbound.conversation.id
             self.starts[int(chat)].append(self._pending.pop(chat, time.perf_counter()))
-            return await turn(tx, inbound, now)
+            return await turn(tx, inbound, *args)
 
         engine.step, engine._turn = timed_step, timed_turn
 
