@@ -5,7 +5,14 @@ One module per area; each states its TARGETS and why in its docstring and return
 target is missed. Speed is measured here, never asserted in the unit tests.
 """
 
-# concurrency, outbox and telegram_app were written against the engine before the seam (issue 8:
-# engine.handle, OutboxWorker, build_application) and are not run until they are ported; the
-# Telegram path is measured by versus now.
-AREAS = ("amounts", "pricing", "engine", "scale", "versus", "footprint")
+AREAS = (
+    "amounts",
+    "pricing",
+    "engine",
+    "scale",
+    "concurrency",
+    "telegram_app",
+    "outbox",
+    "versus",
+    "footprint",
+)
