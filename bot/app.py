@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 
+from bot.context import StaffSettings
 from bot.engine import Engine
-from bot.handoff import StaffSettings
 from bot.outbox import Sender, SlidingWindow
 from bot.settings import DEFAULT_DB, ConfigError, Settings
 from bot.store import Store, open_store

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from bot.app import configure_logging, open_app
 from bot.markup import to_plain
@@ -92,9 +93,10 @@ def _request(args, texts: Texts) -> QuoteRequest:
         revenue = parse_yen(args.revenue)
     except AmountError as e:
         raise fail("common/amount_error", code=e.code, fragment=e.fragment) from None
-    if args.industry not in INDUSTRIES:
+    industry = args.industry.strip().lower()  # codes are case-insensitive: RETAIL = retail
+    if industry not in INDUSTRIES:
         raise fail("cli/bad_code", option="--industry", value=args.industry, allowed=INDUSTRIES)
-    channels = [c.strip() for c in args.channels.split(",") if c.strip()]
+    channels = [c.strip().lower() for c in args.channels.split(",") if c.strip()]
     for channel in channels or [""]:
         if channel not in CHANNELS:
             raise fail("cli/bad_code", option="--channels", value=channel, allowed=CHANNELS)
@@ -102,11 +104,29 @@ def _request(args, texts: Texts) -> QuoteRequest:
         applied_on = date.fromisoformat(args.date) if args.date else datetime.now(JST).date()
     except ValueError:
         raise fail("cli/bad_date", value=args.date) from None
-    return QuoteRequest(revenue, args.industry, frozenset(channels), applied_on)
+    return QuoteRequest(revenue, industry, frozenset(channels), applied_on)
+
+
+def _warn_outside_effective_period(args, texts: Texts, book, result) -> None:
+    """A --date before a quoted table takes effect gets a warning on stderr (the quote still prints)."""
+    applied_on = result.request.applied_on
+    quoted = {o.product for o in result.offers} | {r.product for r in result.referrals}
+    for table in book.products:
+        if table.product in quoted and table.effective_date and applied_on < table.effective_date:
+            warning = texts.render(
+                args.lang,
+                "cli/date_warning",
+                product=table.product,
+                date=applied_on,
+                since=table.effective_date,
+            )
+            print(to_plain(warning).replace("\n", " "), file=sys.stderr)
 
 
 def _quote(args, texts: Texts) -> str:
-    result = quote(load_rates(), _request(args, texts))
+    book = load_rates()
+    result = quote(book, _request(args, texts))
+    _warn_outside_effective_period(args, texts, book, result)
     if args.json:
         return json.dumps(result.to_json(), ensure_ascii=False, indent=2)
     return to_plain(texts.render(args.lang, "quote/result", q=result.to_json(), ref=None))
@@ -132,6 +152,10 @@ async def _chat(args) -> None:
 async def _purge(args) -> str:
     if args.days is not None and args.days < 1:
         raise UsageError("quotebot purge: --days must be 1 or more")
+    target = Settings.from_env(os.environ, args.db).db
+    local = not target.startswith(("postgresql://", "postgres://")) and target != ":memory:"
+    if local and not Path(target.removeprefix("sqlite:///")).is_file():  # never a new empty file
+        raise UsageError(f"quotebot purge: no database at {target}")
     app = await open_app(args.db)
     keep = app.settings.retention if args.days is None else timedelta(days=args.days)
     try:
@@ -144,7 +168,7 @@ async def _purge(args) -> str:
 
 async def _telegram(args) -> None:
     """Long-poll Telegram until SIGINT or SIGTERM, then stop cleanly."""
-    from bot.channels.telegram import TelegramChannel, make_bot
+    from bot.channels.telegram import TelegramChannel, make_bot, start_bot
     from bot.channels.telegram_webhook import drop_webhook
 
     settings = Settings.from_env(os.environ, args.db)
@@ -154,7 +178,7 @@ async def _telegram(args) -> None:
     bot = make_bot(telegram.token, telegram.base_url)
     channel = TelegramChannel(app.engine, bot, telegram.staff_chat_id)
     try:
-        await bot.initialize()
+        await start_bot(bot, telegram.base_url)  # wrong token, no network: one line, exit 2
         await drop_webhook(bot)  # getUpdates is refused while a webhook is set: delete it, say so
         await channel.register_commands()
         log.info("polling %s as @%s", telegram.base_url, bot.username)

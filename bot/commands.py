@@ -1,33 +1,22 @@
-"""The slash commands a user can type at any step (/start, /quote, /cancel, /lang, ...).
+"""The slash commands a user can type at any step (/start, /quote, /cancel, /lang, ...), as data.
 
-Each is `async def name(turn, args)`; after showing something, a command asks the current
-question again so the user never loses their place.
+`COMMANDS` maps each name to an action the flow (bot/turn.py) carries out, the same actions a
+menu declares (dialogs/steps.py: Goto a dialog, Show a message), or `Do(function)` for those
+that are code: `async def name(turn, args)` on the turn's small context (bot/context.py).
+After showing something, a command asks the current question again so the user never loses
+their place.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bot import handoff
+from bot.context import Do
+from bot.context import TurnContext as Turn
 from bot.effects import EFFECTS
 from bot.state import HOME, new_state
 from dialogs.forms import is_finished, normalise
 from dialogs.incident import checklist_buttons, today_jst
-
-if TYPE_CHECKING:
-    from bot.turn import Turn
-
-
-async def cmd_start(turn: Turn, args: str) -> None:
-    await turn.goto(HOME)
-
-
-async def cmd_quote(turn: Turn, args: str) -> None:
-    await turn.goto("quote")
-
-
-async def cmd_incident(turn: Turn, args: str) -> None:
-    await turn.goto("incident")
+from dialogs.steps import Goto, Show
 
 
 async def latest_incident(turn: Turn) -> dict | None:
@@ -62,11 +51,6 @@ async def cmd_document(turn: Turn, args: str) -> None:
     turn.prompt()
 
 
-async def cmd_help(turn: Turn, args: str) -> None:
-    turn.say("common/help")
-    turn.prompt()
-
-
 async def end_open_incident(turn: Turn, how: str) -> bool:
     """An incident report left before its assessment ("withdrawn": opened by mistake,
     "cancelled": /cancel): the record says so, and staff, if they were alerted, are told."""
@@ -82,7 +66,7 @@ async def end_open_incident(turn: Turn, how: str) -> bool:
     if opened.get("staff_notified"):
         params = {"incident_ref": ref, "how": how}
         await EFFECTS["notify_staff"](turn, "staff/incident_withdrawn", params)
-    return bool(opened.get("staff_notified")) and turn.engine.staff is not None
+    return bool(opened.get("staff_notified")) and turn.setup.staff is not None
 
 
 async def cmd_cancel(turn: Turn, args: str) -> None:
@@ -121,10 +105,6 @@ async def cmd_myquotes(turn: Turn, args: str) -> None:
     turn.prompt()
 
 
-async def cmd_delete(turn: Turn, args: str) -> None:
-    await turn.goto("privacy")
-
-
 async def cmd_forget(turn: Turn, args: str) -> None:
     """Delete everything kept about this conversation; what is left is a fresh start."""
     await turn.tx.delete_conversation_data(turn.inbound.conversation)
@@ -133,7 +113,6 @@ async def cmd_forget(turn: Turn, args: str) -> None:
     turn.prompt()
 
 
-# What a user may type.
 async def cmd_staff(turn: Turn, args: str) -> None:
     await handoff.open_ticket(turn)
 
@@ -142,20 +121,21 @@ async def cmd_bot(turn: Turn, args: str) -> None:
     await handoff.leave(turn, by="user")
 
 
+# What a user may type.
 COMMANDS = {
-    "start": cmd_start,
-    "quote": cmd_quote,
-    "incident": cmd_incident,
-    "checklist": cmd_checklist,
-    "document": cmd_document,
-    "myquotes": cmd_myquotes,
-    "cancel": cmd_cancel,
-    "lang": cmd_lang,
-    "help": cmd_help,
-    "delete": cmd_delete,
-    "staff": cmd_staff,
-    "bot": cmd_bot,
+    "start": Goto(HOME),
+    "quote": Goto("quote"),
+    "incident": Goto("incident"),
+    "checklist": Do(cmd_checklist),
+    "document": Do(cmd_document),
+    "myquotes": Do(cmd_myquotes),
+    "cancel": Do(cmd_cancel),
+    "lang": Do(cmd_lang),
+    "help": Show("common/help"),
+    "delete": Goto("privacy"),
+    "staff": Do(cmd_staff),
+    "bot": Do(cmd_bot),
 }
 # What only a button may do (a step's Command action), never typed: deleting everything (after
 # its confirmation), withdrawing a report opened by mistake.
-CONFIRMED = {"forget": cmd_forget, "withdraw": cmd_withdraw}
+CONFIRMED = {"forget": Do(cmd_forget), "withdraw": Do(cmd_withdraw)}

@@ -9,14 +9,12 @@ same transaction, so they are sent even if the process dies right after the comm
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bot.context import TurnContext as Turn
 from bot.markup import to_plain
 from bot.messages import Document, Envelope, Reply, Staff
 from dialogs.incident import checklist_buttons, today_jst
-
-if TYPE_CHECKING:
-    from bot.turn import Turn
 
 
 def _day(turn: Turn) -> str:
@@ -42,10 +40,10 @@ async def save_incident(turn: Turn, ref: str, record: dict) -> dict[str, Any]:
 
 async def notify_staff(turn: Turn, key: str, params: dict) -> dict[str, Any]:
     """Queue a message for the staff chat, in the staff's language; any hour."""
-    if turn.engine.staff is None:
+    if turn.setup.staff is None:
         return {"staff_notified": False}
     who = {"user_name": turn.inbound.user_name, "channel": turn.inbound.channel}
-    text = turn.engine.staff_text(key, **{**turn.step_results, **who, **params})
+    text = turn.setup.staff_text(key, **{**turn.step_results, **who, **params})
     await turn.enqueue(Envelope(Staff(), Reply(key, text), kind="alert"))
     return {"staff_notified": True}
 

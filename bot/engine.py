@@ -30,7 +30,8 @@ from datetime import datetime
 from typing import Any
 
 from bot import metrics
-from bot.handoff import StaffSettings, on_staff_message, staff_desk
+from bot.context import Resources, StaffSettings
+from bot.handoff import on_staff_message, staff_desk
 from bot.markup import to_plain
 from bot.messages import Envelope, Inbound, Key, Notice, Reply, Staff
 from bot.outbox import Outbox
@@ -65,6 +66,7 @@ class Engine:
         self.clock = clock
         self.data = data  # loaded once at start-up (rate tables...), handed to dialog hooks
         self.staff = staff  # None: no staff desk to alert or hand over to
+        self.setup = Resources(texts, dialogs, data, staff)  # what every turn is given
         self.outbox = outbox or Outbox(store, clock)
         self.live = False  # once started: accepted events are run at once, without settle()
         self._running: dict[Key, asyncio.Task] = {}
@@ -72,7 +74,7 @@ class Engine:
 
     def staff_text(self, key: str, **params: Any) -> str:
         """A message for staff, in the staff's language."""
-        return self.texts.render(self.staff.locale if self.staff else "ja", key, **params)
+        return self.setup.staff_text(key, **params)
 
     # -- in ---------------------------------------------------------------------------------------
 
@@ -207,7 +209,7 @@ class Engine:
         """One event applied to its conversation; every message it sends is in the outbox after.
         `seen` gets the step the conversation rests at (for the turn's log line)."""
         row = await tx.load_conversation(inbound.conversation)
-        turn = Turn(self, tx, inbound, row.state if row else None, now)
+        turn = Turn(self.setup, tx, inbound, row.state if row else None, now)
         if inbound.from_staff:
             topic = await on_staff_message(turn, inbound.kind, inbound.text, inbound.ref)
             # What the user is told (ticket closed...) is relayed; answers to staff go to the topic.

@@ -10,29 +10,13 @@ through the outbox, so a restart or a deleted topic loses nothing.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING
 
+from bot.context import StaffSettings
+from bot.context import TurnContext as Turn
 from bot.messages import Envelope, Forward, Option, Reply, Staff
 from dialogs.handoff import availability, no_answer_at
-from dialogs.office_hours import OfficeHours
-
-if TYPE_CHECKING:
-    from bot.turn import Turn
 
 BACK = "handoff.back"  # the button that returns the user to the bot
-DEFAULT_WAIT = timedelta(minutes=15)
-
-
-@dataclass(frozen=True)
-class StaffSettings:
-    """There is a staff chat: its office hours, how long a user waits, the staff's language."""
-
-    hours: OfficeHours
-    answer_wait: timedelta = DEFAULT_WAIT  # after this, a waiting user is told nobody answered
-    locale: str = "ja"
-    desk: str = "telegram"  # the channel the staff desk is on (where staff's media lives)
 
 
 def no_answer_tag(ticket_id: int) -> str:
@@ -60,14 +44,14 @@ async def to_topic(turn: Turn, body: Reply | Forward, kind: str = "relay") -> No
 
 async def open_ticket(turn: Turn) -> None:
     """/staff: open (or rejoin) a ticket, tell the user what happens next, brief the staff."""
-    engine, tx, now = turn.engine, turn.tx, turn.now
-    if engine.staff is None:
+    setup, tx, now = turn.setup, turn.tx, turn.now
+    if setup.staff is None:
         turn.say("handoff/unavailable")
         turn.prompt()
         return
     ticket_id, created = await tx.open_ticket(turn.inbound.conversation, now)
     turn.state["handoff"] = {"ticket": ticket_id}
-    settings: StaffSettings = engine.staff
+    settings: StaffSettings = setup.staff
     when = availability(settings.hours, now)
     incident = turn.state["active"] == "incident" or await _open_incident(turn) is not None
     turn.say("handoff/opened", actions=back_button(turn), has_incident=incident, **when)
@@ -79,7 +63,7 @@ async def open_ticket(turn: Turn) -> None:
         tag = no_answer_tag(ticket_id)
         await turn.enqueue(Envelope(turn.inbound.conversation, message, kind="alert", not_before=at, tag=tag))
     else:
-        await to_topic(turn, Reply("staff/asked_again", engine.staff_text("staff/asked_again")))
+        await to_topic(turn, Reply("staff/asked_again", setup.staff_text("staff/asked_again")))
 
 
 async def _open_incident(turn: Turn) -> dict | None:
@@ -91,7 +75,7 @@ async def header(turn: Turn) -> str:
     """The ticket's first message in the topic: who, latest quote and incident, last messages."""
     conversation = turn.inbound.conversation
     quotes = await turn.tx.quotes_for(conversation, limit=1)
-    return turn.engine.staff_text(
+    return turn.setup.staff_text(
         "staff/ticket_header",
         user_name=turn.inbound.user_name,
         lang=turn.lang,
@@ -112,7 +96,7 @@ async def leave(turn: Turn, *, by: str) -> None:
     await turn.tx.close_ticket(handoff["ticket"], by, turn.now)
     await turn.tx.cancel_outbox(no_answer_tag(handoff["ticket"]))
     if by == "user":
-        note = turn.engine.staff_text("staff/user_left")
+        note = turn.setup.staff_text("staff/user_left")
         await to_topic(turn, Reply("staff/user_left", note), kind="ticket_close")
     turn.say("handoff/back" if by == "user" else "handoff/closed_by_staff")
     turn.prompt()
@@ -136,7 +120,7 @@ async def on_staff_message(turn: Turn, kind: str, text: str, ref: str | None) ->
     """A message staff wrote in this user's topic; returns what to post back in the topic."""
 
     def topic(key: str, **params) -> list[Reply]:
-        return [Reply(key, turn.engine.staff_text(key, **params))]
+        return [Reply(key, turn.setup.staff_text(key, **params))]
 
     if kind == "text" and text.startswith("/"):
         name, _, args = text[1:].partition(" ")
@@ -146,7 +130,7 @@ async def on_staff_message(turn: Turn, kind: str, text: str, ref: str | None) ->
     if ticket and await turn.tx.ticket_answered(ticket["id"], turn.now):
         await turn.tx.cancel_outbox(no_answer_tag(ticket["id"]))
     if kind == "media" and ref:
-        body: Reply | Forward = Forward(turn.engine.staff.desk, ref)
+        body: Reply | Forward = Forward(turn.setup.staff.desk, ref)
     else:
         body = Reply("", html.escape(text, quote=False))
         await turn.tx.note_transcript(turn.inbound.conversation, [("staff", text)], turn.now)
@@ -163,7 +147,7 @@ async def _staff_command(turn: Turn, name: str, args: str, topic) -> list[Reply]
                 await turn.tx.close_ticket(ticket["id"], "staff", turn.now)
             return topic("staff/closed", was_open=False)
         await leave(turn, by="staff")
-        closed = turn.engine.staff_text("staff/closed", was_open=True)
+        closed = turn.setup.staff_text("staff/closed", was_open=True)
         await to_topic(turn, Reply("staff/closed", closed), kind="ticket_close")
         return []
     if name == "note":

@@ -49,6 +49,11 @@ class Settings:
             staff_chat_id = int(staff) if staff else None
         except ValueError:
             raise ConfigError("TELEGRAM_STAFF_CHAT_ID must be a chat id such as -1001234567890") from None
+        if staff_chat_id is not None and staff_chat_id >= 0:  # a person or a bot, not a group
+            raise ConfigError(
+                f"TELEGRAM_STAFF_CHAT_ID {staff_chat_id} is not a group: a staff group's id is negative,"
+                " such as -1001234567890"
+            )
         return cls(
             db=db or env.get("QUOTEBOT_DB", "").strip() or DEFAULT_DB,
             retention=timedelta(days=_whole(env, "QUOTEBOT_RETENTION_DAYS", 365, "days")),

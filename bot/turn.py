@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import handoff
 from bot.commands import COMMANDS, CONFIRMED
+from bot.context import Do, Resources
 from bot.effects import EFFECTS, toggle_checklist
 from bot.markup import to_plain
 from bot.messages import Envelope, Inbound, Option, Reply
@@ -25,6 +26,7 @@ from dialogs.forms import (
     without,
 )
 from dialogs.handoff import wants_staff
+from dialogs.incident import parse_checklist_token
 from dialogs.steps import (
     Ask,
     Button,
@@ -48,13 +50,14 @@ from dialogs.words import FAQ, INCIDENT, QUOTE, UNSURE, read_intent
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from bot.engine import Engine
     from bot.store import Transaction
 
 
 class Turn:
-    def __init__(self, engine: Engine, tx: Transaction, inbound: Inbound, state: dict | None, now: datetime):
-        self.engine = engine
+    def __init__(
+        self, setup: Resources, tx: Transaction, inbound: Inbound, state: dict | None, now: datetime
+    ):
+        self.setup = setup
         self.tx = tx
         self.inbound = inbound
         self.now = now
@@ -75,7 +78,7 @@ class Turn:
 
     @property
     def dialog(self) -> Dialog:
-        return self.engine.dialogs[self.state["active"]]
+        return self.setup.dialogs[self.state["active"]]
 
     def form(self, name: str | None = None) -> dict:
         form = self.state["forms"].setdefault(name or self.state["active"], {})
@@ -100,7 +103,7 @@ class Turn:
     # -- output ------------------------------------------------------------------------------------
 
     def render(self, key: str, **params: Any) -> str:
-        return self.engine.texts.render(self.lang, key, **params)
+        return self.setup.texts.render(self.lang, key, **params)
 
     def say(
         self,
@@ -130,16 +133,16 @@ class Turn:
 
     @property
     def context(self) -> Context:
-        return Context(self.now, self.lang, str(self.inbound.conversation), self.engine.data)
+        return Context(self.now, self.lang, str(self.inbound.conversation), self.setup.data)
 
     def toast(self, key: str, **params: Any) -> None:
         self.notice = to_plain(self.render(key, **params))
 
     def label(self, group: str, code: str) -> str:
-        return self.engine.texts.label(self.lang, group, code)
+        return self.setup.texts.label(self.lang, group, code)
 
     def _all_labels(self, group: str, code: str) -> list[str]:
-        texts = self.engine.texts
+        texts = self.setup.texts
         return [texts.label(loc, group, code) for loc in LOCALES]
 
     # -- entry -------------------------------------------------------------------------------------
@@ -206,12 +209,12 @@ class Turn:
     # -- commands ----------------------------------------------------------------------------------
 
     async def on_command(self, name: str, args: str) -> None:
-        handler = COMMANDS.get(name)
-        if handler is None:
+        action = COMMANDS.get(name)
+        if action is None:
             self.say("common/unknown_command", command=name[:32])
             self.prompt()
             return
-        await handler(self, args)
+        await self.apply(action, args)
 
     # -- answers -----------------------------------------------------------------------------------
 
@@ -262,14 +265,13 @@ class Turn:
         await self.choose(step, chosen)
 
     async def on_tap(self, token: str) -> None:
-        if token.startswith("ck."):  # a checklist item: "ck.<incident ref>.<item id>.<1 tick|0 untick>"
-            ref, _, rest = token.removeprefix("ck.").partition(".")
-            item, _, target = rest.rpartition(".") if rest[-2:] in (".0", ".1") else (rest, "", "")
-            await toggle_checklist(self, ref, item, {"1": True, "0": False}.get(target))
+        checklist = parse_checklist_token(token)
+        if checklist is not None:  # a checklist item's tick (dialogs/incident.py owns the token)
+            await toggle_checklist(self, *checklist)
             return
         dialog_name, _, rest = token.partition(".")
         step_id, _, option = rest.partition(".")
-        dialog = self.engine.dialogs.get(dialog_name)
+        dialog = self.setup.dialogs.get(dialog_name)
         try:
             step = dialog.step(step_id) if dialog else None
         except KeyError:
@@ -337,8 +339,11 @@ class Turn:
 
     # -- actions and flow --------------------------------------------------------------------------
 
-    async def apply(self, action) -> None:
-        if isinstance(action, Goto):
+    async def apply(self, action, args: str = "") -> None:
+        """Carry out an action a menu or a command declares."""
+        if isinstance(action, Do):
+            await action.run(self, args)
+        elif isinstance(action, Goto):
             await self.goto(action.dialog)
         elif isinstance(action, Clear):
             form = self.form()
@@ -356,7 +361,7 @@ class Turn:
             self.prompt()
         elif isinstance(action, Command):
             if action.name in CONFIRMED:
-                await CONFIRMED[action.name](self, "")
+                await self.apply(CONFIRMED[action.name])
             else:
                 await self.on_command(action.name, "")
         else:
@@ -374,7 +379,7 @@ class Turn:
             suspended[:] = [d for d in suspended if d != current] + [current]
         if name in suspended:
             suspended.remove(name)
-        target = self.engine.dialogs[name]
+        target = self.setup.dialogs[name]
         if is_finished(target, self.form(name)["slots"]):
             self.state["forms"].pop(name, None)  # a finished dialog starts afresh
         self.state["active"] = name
@@ -421,7 +426,7 @@ class Turn:
             group, name = "menu", f"resume_{self.state['suspended'][-1]}"
         elif isinstance(step, Choose) and code in step.actions:
             group = "menu"
-        return self.engine.texts.label(locale or self.lang, group, name)
+        return self.setup.texts.label(locale or self.lang, group, name)
 
     def prompt(self, *, edit: bool = False) -> None:
         """Ask the current step's question (again), with its buttons."""

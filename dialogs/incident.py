@@ -142,6 +142,16 @@ def checklist_token(ref: str, item_id: str, done: bool) -> str:
     return f"ck.{ref}.{item_id}.{0 if done else 1}"
 
 
+def parse_checklist_token(token: str) -> tuple[str, str, bool | None] | None:
+    """ "ck.<ref>.<item>.<1 tick|0 untick>" → (ref, item, True/False); an old "ck.<ref>.<item>"
+    (before the target was part of it) → (ref, item, None: flip); not a checklist token → None."""
+    if not token.startswith("ck."):
+        return None
+    ref, _, rest = token.removeprefix("ck.").partition(".")
+    item, _, target = rest.rpartition(".") if rest[-2:] in (".0", ".1") else (rest, "", "")
+    return ref, item, {"1": True, "0": False}.get(target)
+
+
 def checklist_buttons(ref: str, items: list[dict]) -> tuple[Button, ...]:
     """One toggle per checklist item; ✅ once it is done."""
     return tuple(

@@ -28,6 +28,7 @@ from bot.channels.telegram_desk import TelegramDesk, group_window
 from bot.channels.telegram_sender import TelegramSender, _seconds
 from bot.engine import Engine
 from bot.messages import Envelope, Inbound, Key, Reply, Staff
+from bot.settings import ConfigError
 
 log = logging.getLogger(__name__)
 # PTB 22 warns that RetryAfter.retry_after will become a timedelta; telegram_sender._seconds reads both.
@@ -50,6 +51,26 @@ def make_bot(token: str, base_url: str = DEFAULT_API_BASE_URL, request: BaseRequ
         request=request,
         get_updates_request=request,
     )
+
+
+class StartupError(ConfigError):
+    """Telegram would not start the bot: a wrong or revoked token, or no network. One line."""
+
+
+async def start_bot(bot: Bot, base_url: str = DEFAULT_API_BASE_URL) -> None:
+    """`bot.initialize()` (getMe), its failures said in one line that never holds the token."""
+    where = base_url.rstrip("/").removesuffix("/bot")
+    try:
+        await bot.initialize()
+    except InvalidToken:
+        raise StartupError(
+            "Telegram refused the bot token (wrong or revoked): check TELEGRAM_BOT_TOKEN with @BotFather"
+        ) from None
+    except NetworkError as e:
+        reason = type(e.__cause__ or e).__name__
+        raise StartupError(f"cannot reach Telegram at {where} ({reason}): check the network") from None
+    except TelegramError as e:
+        raise StartupError(f"Telegram would not start the bot ({type(e).__name__})") from None
 
 
 def conversation_key(chat_id: int) -> Key:

@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
-
-from aiohttp import web
+from typing import Any
 
 from bot.channels.telegram import TelegramChannel, make_bot
 from bot.channels.telegram_webhook import TelegramWebhook, drop_webhook, set_webhook, webhook_settings
 from bot.settings import Settings, redact
 
-if TYPE_CHECKING:
-    from bot.web import Server
-
 log = logging.getLogger(__name__)
 
 
-async def install(server: Server) -> bool:
+async def install(server: Any) -> bool:
+    """`server` is bot.web.Server; not imported here, since bot.web imports this part (a cycle)."""
     if not server.env.get("TELEGRAM_BOT_TOKEN", "").strip():
         return False
     telegram = Settings.from_env(server.env, server.db_path).telegram()  # bad settings stop start-up
@@ -44,7 +40,7 @@ async def install(server: Server) -> bool:
     if hook is not None:
         TelegramWebhook(hook[1], accept).register(server.web)
 
-    async def running(_web: web.Application) -> AsyncIterator[None]:
+    async def running(_web: Any) -> AsyncIterator[None]:
         bot = make_bot(telegram.token, telegram.base_url)
         channel = TelegramChannel(server.app.engine, bot, telegram.staff_chat_id)
         if channel.desk is not None:

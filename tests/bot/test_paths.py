@@ -6,6 +6,7 @@ The walk (tests/test_walk.py) keeps the whole class out; these name the cases pe
 import pytest
 
 from bot import commands
+from bot.context import Do
 from bot.markup import to_plain
 from tests.bot.test_incident_dialog import triage
 from tests.support.transcript import Chat, open_chat_app
@@ -77,7 +78,7 @@ async def test_the_generic_error_is_in_the_conversations_language(chat, monkeypa
         raise RuntimeError("boom")
 
     await chat.user("/lang en")
-    monkeypatch.setitem(commands.COMMANDS, "help", broken)
+    monkeypatch.setitem(commands.COMMANDS, "help", Do(broken))
     await chat.user("/help")
     chat.expect("common/error")
     assert "Sorry" in chat.text and "申し訳" not in chat.text

@@ -5,6 +5,7 @@ import pytest
 from bot.channels.telegram_sender import split_text
 from tests.support.botapi_stub import BotApiStub
 from tests.support.offline import OfflineTelegram, deliver
+from tests.support.transcript import open_chat_app
 
 TOKEN = "123:ABC"
 USER = 4242
@@ -143,3 +144,73 @@ async def test_telegram_refused_reply_goes_out_later_not_lost(telegram, stub, ap
     await worker.drain()
     (sent,) = stub.sent(USER)
     assert "1/3 年間売上高" in sent.text
+
+
+def sends(stub) -> list[tuple[str, dict]]:
+    """The Bot API calls that show the user something, without ids that differ between runs."""
+    shown = ("sendMessage", "editMessageText", "sendDocument", "answerCallbackQuery", "copyMessage")
+    calls = []
+    for call in stub.calls():
+        if call.method in shown:
+            params = {k: v for k, v in call.params.items() if k != "callback_query_id"}
+            calls.append((call.method, params, {k: v[0] for k, v in call.files.items()}))
+    return calls
+
+
+async def quote_to_the_tick(telegram, stub) -> None:
+    await say(telegram, stub, "/quote")
+    await say(telegram, stub, "3億")
+    await tap(telegram, stub, "quote.industry.retail")
+
+
+async def test_telegram_worker_and_direct_path_make_the_same_calls(app, stub, tmp_path, clock):
+    """One renderer: a tick that edits in place, with its toast, goes out as the same Bot API calls
+    whether sent right after its turn or by the outbox worker after a crash left it unsent."""
+    async with OfflineTelegram(app.engine, stub) as telegram:
+        await quote_to_the_tick(telegram, stub)
+        keyboard = stub.sent(USER)[-1].message_id
+        stub.clear()
+        await tap(telegram, stub, "quote.channels.rakuten", keyboard)
+        direct = sends(stub)
+
+    with BotApiStub(TOKEN) as other:
+        second = await open_chat_app(tmp_path / "second.db", clock)
+        try:
+            async with OfflineTelegram(second.engine, other) as telegram:
+                await quote_to_the_tick(telegram, other)
+                keyboard = other.sent(USER)[-1].message_id
+                other.clear()
+                sender = second.outbox.senders.pop("telegram")  # the process dies before sending
+                await tap(telegram, other, "quote.channels.rakuten", keyboard)
+                assert sends(other) == []
+                second.outbox.register("telegram", sender)  # restarted: the worker sends what is left
+                await second.outbox.drain()
+                later = sends(other)
+        finally:
+            await second.close()
+    assert later == direct
+    assert [method for method, _, _ in direct] == ["answerCallbackQuery", "editMessageText"]
+
+
+async def test_telegram_document_with_buttons_is_one_call_both_ways(telegram, stub, app):
+    """The incident record goes as one sendDocument with its caption as HTML, the same when the
+    worker sends it later."""
+    from bot.messages import Document, Envelope, Key, Option, Reply
+
+    reply = Reply(
+        "incident/document",
+        "<b>I-1</b>",
+        actions=(Option("ck.I-1.a.1", "済"),),
+        document=Document("I-1.txt", b"record"),
+    )
+    async with app.store.transaction() as tx:
+        await tx.enqueue(Envelope(Key("telegram", str(USER)), reply), clock_now(app))
+    await telegram.outbox.drain()
+    (call,) = stub.calls("sendDocument")
+    assert call.params["caption"] == "<b>I-1</b>" and call.params["parse_mode"] == "HTML"
+    assert call.files["document"] == ("I-1.txt", b"record")
+    assert call.params["reply_markup"]["inline_keyboard"] == [[{"text": "済", "callback_data": "ck.I-1.a.1"}]]
+
+
+def clock_now(app):
+    return app.engine.clock()

@@ -105,3 +105,34 @@ def test_telegram_polling_process_alerts_staff_at_once(stub, db):
     finally:
         bot.send_signal(signal.SIGTERM)
         assert bot.wait(timeout=15) == 0
+
+
+def test_telegram_polling_kill_between_commit_and_send_delivers_the_reply_once(stub, db):
+    """The turn is committed but its send hangs; kill -9; after the restart (sends healthy) the
+    reply arrives from the outbox, exactly once, and the update is not handled again."""
+    stub.hold("sendMessage")
+    bot = start_bot(stub, db)
+    try:
+        update = stub.push_message(USER, "/quote")
+        stub.wait_for(lambda s: s.held_waiting("sendMessage") >= 1, timeout=20, what="the reply's send")
+        stub.wait_until_confirmed(update, timeout=20)  # the inbox has it: Telegram was told
+    finally:
+        bot.send_signal(signal.SIGKILL)
+        bot.wait(timeout=10)
+    stub.release("sendMessage", answer=False)  # that request never reached Telegram
+    assert stub.sent(USER) == []
+
+    restarted = start_bot(stub, db)
+    try:
+        (reply,) = stub.wait_for_sent(USER, 1, timeout=20)
+        assert "1/3 年間売上高" in reply.text
+        stub.push_message(USER, "3億")  # the conversation goes on from where it was
+        industry = stub.wait_for_sent(USER, 2, timeout=20)[-1]
+        assert "300,000,000円" in industry.text
+        assert sum("1/3" in t for t in texts(stub)) == 1
+        restarted.send_signal(signal.SIGTERM)
+        assert restarted.wait(timeout=15) == 0
+    finally:
+        if restarted.poll() is None:
+            restarted.kill()
+        restarted.communicate(timeout=10)
