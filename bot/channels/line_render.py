@@ -34,7 +34,7 @@ MAX_DATA = 300
 MAX_DISPLAY_TEXT = 300
 MAX_ALT_TEXT = 400  # LINE allows 1,500; the notification preview shows far less
 MAX_COLUMNS = 3  # plans side by side in one bubble; more go in a carousel
-QUOTE_RESULT = "quote/result"
+QUOTE_RESULTS = ("quote/result", "quote/summary")  # the full text and the compact one
 TICK = "✅ "
 
 
@@ -125,7 +125,7 @@ def render(card: Card, short: Mapping[str, str], multi: Collection[str] = ()) ->
     if card.link:
         text = f"{text}\n{card.link}" if text else card.link
     buttons = card.choices + card.actions
-    if card.key == QUOTE_RESULT:
+    if card.key in QUOTE_RESULTS:
         messages = [*quote_card(text), *text_messages(text)]
     elif not buttons:
         return text_messages(text)
@@ -189,6 +189,7 @@ class Plan:
 
 
 _PLAN = re.compile(r"^◆\s*(.+)$")
+_SUMMARY_PLAN = re.compile(r"^◆\s*([^:：]+)[:：]\s*([^｜|]+)[｜|]")
 _PRODUCT = re.compile(r"^■\s*(.+)$")
 _BULLET = re.compile(r"^[•・]\s*(.+)$")
 
@@ -200,6 +201,8 @@ def plans_of(text: str) -> tuple[list[str], list[Plan]]:
         line = raw.strip()
         if (m := _PRODUCT.match(line)) is not None:
             product = m.group(1)
+        elif (m := _SUMMARY_PLAN.match(line)) is not None:  # "◆ ミニコース: 月額 3,500円｜賠償…"
+            plans.append(Plan(product, m.group(1).strip(), m.group(2).strip()))
         elif (m := _PLAN.match(line)) is not None:
             pending = m.group(1)
         elif pending is not None and (m := _BULLET.match(line)) is not None:
