@@ -180,7 +180,8 @@ class Turn:
     async def with_staff(self) -> None:
         """A person owns the conversation: relay, except /bot and the incident words."""
         kind, text = self.inbound.kind, self.inbound.text
-        command = parse_command(text)[0] if kind == "text" and text.strip().startswith("/") else None
+        typed = kind in ("text", "command")  # a platform's command button is the command typed
+        command = parse_command(text)[0] if typed and text.strip().startswith("/") else None
         if (kind == "tap" and text == handoff.BACK) or command == "bot":
             await handoff.leave(self, by="user")
         elif command == "incident" or (kind == "text" and read_intent(text) == INCIDENT):

@@ -102,3 +102,17 @@ async def test_engine_every_message_is_an_outbox_row_first(app):
         row = await tx.outbox_record(app.recorder.rows[-1].id)
     assert row.envelope.kind == "reply" and row.envelope.body.key == "quote/revenue"
     assert row.sent_at is not None
+
+
+async def test_engine_a_platform_command_hands_back_from_staff_like_the_typed_one(db, clock):
+    """LINE's rich-menu "/bot" arrives as kind "command": with staff, it hands the user back to
+    the bot as typing /bot does (not relayed to staff)."""
+    app = await open_chat_app(db, clock, env={"TELEGRAM_STAFF_CHAT_ID": "-100123"})
+    try:
+        chat = Chat(app, conversation="line:U1")
+        await chat.user("/staff")
+        await app.engine.accept([Inbound(Key("line", "U1"), "command", "/bot")])
+        await app.engine.settle()
+        assert said(app.recorder, Key("line", "U1"))[-2:] == ["handoff/back", "menu/start"]
+    finally:
+        await app.close()
