@@ -108,3 +108,26 @@ def test_docker_health_command_says_when_nothing_answers(tmp_path):
     )
     assert run.returncode == 1 and run.stdout == ""
     assert run.stderr.count("\n") == 1 and "no answer from http://127.0.0.1:9/healthz" in run.stderr
+
+
+def test_docker_readme_three_lines_make_a_valid_webhook_setup(tmp_path):
+    """The README's first line writes a .env that compose passes on and that serve accepts."""
+    from bot.channels.telegram_webhook import webhook_settings
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Running on a server", 1)[1].split("\n\n    ", 1)[1].split("\n\n", 1)[0]
+    lines = [line.strip() for line in block.splitlines()]
+    assert len(lines) == 3 and lines[1].startswith("docker compose up") and "/healthz" in lines[2]
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    subprocess.run(
+        ["bash", "-c", lines[0]], cwd=tmp_path, env={**os.environ, "TOKEN": "123:ABC"}, check=True, timeout=30
+    )
+    values = dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines())
+    assert values["TELEGRAM_BOT_TOKEN"] == "123:ABC"
+    assert webhook_settings(values) == (
+        "https://bot.example.jp/webhooks/telegram",
+        values["TELEGRAM_WEBHOOK_SECRET"],
+    )
+    compose = COMPOSE.read_text(encoding="utf-8")
+    assert all(f"{name}: ${{{name}:-}}" in compose for name in values)
