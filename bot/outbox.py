@@ -148,6 +148,7 @@ class Outbox:
         self._locks: dict[str, asyncio.Lock] = {}
         self._busy: dict[str, asyncio.Task] = {}
         self.stopping = False  # set at shutdown: finish the call in flight, start no other
+        self._delivering: set[asyncio.Task] = set()  # tasks inside a sender's deliver() now
         # Per destination, how many times its rows were read for sending (under its lock): a
         # caller that read the due rows inside its own transaction may send them as read if
         # nothing was sent to that destination since (see `snapshot`).
@@ -244,7 +245,12 @@ class Outbox:
                     return window.wait(self.clock())
                 batch = pending[:room]
             try:
-                returned = await sender.deliver(batch)
+                task = asyncio.current_task()
+                self._delivering.add(task)
+                try:
+                    returned = await sender.deliver(batch)
+                finally:
+                    self._delivering.discard(task)
                 for row in returned or ():
                     await row.sent()
             except RetryLater as e:
@@ -341,9 +347,9 @@ class Outbox:
         finally:
             # Stopping: calls on their way to a platform finish (and are marked sent), then stop.
             self.stopping = True
-            busy = list(self._busy.values())
-            if busy:
-                await asyncio.wait(busy, timeout=STOP_GRACE)
+            in_flight = [t for t in self._busy.values() if t in self._delivering]
+            if in_flight:
+                await asyncio.wait(in_flight, timeout=STOP_GRACE)
             for task in list(self._busy.values()):
                 task.cancel()
 

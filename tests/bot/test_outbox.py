@@ -202,3 +202,48 @@ async def test_outbox_a_stuck_destination_does_not_hold_up_the_others(tmp_path):
         await asyncio.gather(worker, return_exceptions=True)
     assert sent == ["free", "stuck"]
     await store.close()
+
+
+async def test_outbox_stopping_lets_the_send_in_flight_finish_and_starts_no_other(tmp_path):
+    """Cancelled while a row is with the platform: that call ends and is marked sent; the next
+    row of the same destination is not started (it goes at the next start)."""
+    store, clock, _, outbox = await make(tmp_path)
+    gate, entered, delivered = asyncio.Event(), asyncio.Event(), []
+
+    class Slow:
+        async def deliver(self, rows):
+            entered.set()
+            await gate.wait()  # the platform has not answered yet
+            delivered.append(rows[0].body.text)
+            await rows[0].sent()
+
+    outbox.register("telegram", Slow())
+    await queue(store, clock, USER, "first")
+    await queue(store, clock, USER, "second")
+    worker = asyncio.create_task(outbox.run())
+    await asyncio.wait_for(entered.wait(), 5)
+    worker.cancel()
+    await asyncio.sleep(0.1)
+    assert not worker.done()  # waiting for the platform's answer, not cutting the call
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(worker, return_exceptions=True), 5)
+    assert delivered == ["first"]
+    assert [r.envelope.body.text for r in await pending(store, clock)] == ["second"]
+    await store.close()
+
+
+async def test_outbox_stopping_does_not_wait_for_a_destination_held_by_its_limit(tmp_path):
+    """A destination waiting for its rate limit is not a send in flight: stopping is at once."""
+    store, clock, sender, outbox = await make(tmp_path, staff=lambda: SlidingWindow(1, timedelta(minutes=1)))
+    await queue(store, clock, Staff(), "one", kind="alert")
+    await queue(store, clock, Staff(), "two", kind="alert")
+    worker = asyncio.create_task(outbox.run())
+    for _ in range(50):
+        if sender.sent:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
+    worker.cancel()
+    await asyncio.wait_for(asyncio.gather(worker, return_exceptions=True), 2)
+    assert sender.sent == [("staff", "one")]
+    await store.close()
