@@ -36,7 +36,7 @@ from bot.markup import to_plain
 from bot.messages import Envelope, Inbound, Key, Notice, Reply, Staff
 from bot.outbox import Outbox
 from bot.state import new_state
-from bot.store import Store, Transaction
+from bot.store import CommitFailed, Store, Transaction
 from bot.texts import LOCALES, Texts
 from bot.turn import Turn
 from dialogs.steps import Dialog
@@ -162,17 +162,25 @@ class Engine:
         """Run the conversation's next waiting event, then send what it said. True when another
         event of the conversation is waiting."""
         now, started, seen = self.clock(), time.perf_counter(), {}
+
+        async def work(tx: Transaction):
+            item = await tx.next_inbound(key)
+            if item is None:
+                return None
+            envelopes = await self._turn(tx, item.inbound, now, seen)
+            await tx.inbound_done(item.id, now)
+            due = [e.destination for e in envelopes if e.not_before is None or e.not_before <= now]
+            snapshot = await self.outbox.snapshot(tx, due, now)
+            return due, snapshot, await tx.next_inbound(key) is not None
+
         try:
-            async with self.store.transaction() as tx:
-                item = await tx.next_inbound(key)
-                if item is None:
-                    return False
-                envelopes = await self._turn(tx, item.inbound, now, seen)
-                await tx.inbound_done(item.id, now)
-                due = [e.destination for e in envelopes if e.not_before is None or e.not_before <= now]
-                snapshot = await self.outbox.snapshot(tx, due, now)
-                more = await tx.next_inbound(key) is not None
+            done = await self._unit(work)
+            if done is None:
+                return False
+            due, snapshot, more = done
             metrics.turn(key.channel, key, seen.get("step"), "ok", time.perf_counter() - started)
+        except CommitFailed:
+            raise  # nothing of it was written: the event waits in the inbox, tried again later
         except Exception as e:
             metrics.turn(key.channel, key, seen.get("step"), "error", time.perf_counter() - started)
             log.exception("turn failed in %s", key)
@@ -189,6 +197,15 @@ class Engine:
         self.outbox.wake.set()
         await self.outbox.flush(due, snapshot)
         return more
+
+    async def _unit(self, work):
+        """`work(tx)` as one unit of work: grouped with others ready at the same time where the
+        store can (one round trip and one commit for the group), else in a transaction of its own."""
+        unit = getattr(self.store, "unit", None)
+        if unit is not None:
+            return await unit(work)
+        async with self.store.transaction() as tx:
+            return await work(tx)
 
     async def _failed(self, tx: Transaction, inbound: Inbound) -> list[Envelope]:
         """What the user (or staff) is told when their turn failed: in the conversation's language

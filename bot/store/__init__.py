@@ -44,6 +44,10 @@ class StoreError(RuntimeError):
     """The database cannot be opened or is newer than this program."""
 
 
+class CommitFailed(StoreError):
+    """A group of units of work could not be committed: none of them was written."""
+
+
 def utc_text(moment: datetime) -> str:
     """ "2026-11-22T01:00:00+00:00": text that sorts as the moments compare."""
     return moment.astimezone(UTC).isoformat(timespec="seconds")

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Collection
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ from bot.store import (
     SENT_MEMORY,
     TRANSCRIPT_CHARS,
     TRANSCRIPT_KEEP,
+    CommitFailed,
     ConversationRow,
     InboxItem,
     OutboxRecord,
@@ -46,6 +48,41 @@ _PERSONAL = (
     ("conversations", "key"),
 )
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+GROUP_MAX = 64  # units of work committed together at most (one fsync for all of them)
+
+
+class _WouldWait(Exception):
+    """A unit of work awaited something other than the transaction: run it the async way."""
+
+
+def _drive(coroutine):
+    """Run a coroutine that never suspends (it awaits only `_Here` calls) to its end, here."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise _WouldWait
+
+
+class _Here:
+    """aiosqlite's calls that SqliteTransaction makes, made directly on the sqlite3 connection,
+    for a unit of work that runs whole inside the database thread: each returns at once, so
+    the unit never suspends and costs one round trip to the thread, not one per statement."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self._conn = conn
+
+    async def execute(self, sql: str, params=()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
+
+    async def execute_fetchall(self, sql: str, params=()) -> list:
+        return self._conn.execute(sql, params).fetchall()
+
+    async def executemany(self, sql: str, rows) -> sqlite3.Cursor:
+        return self._conn.executemany(sql, rows)
 
 
 def _json(value) -> str:
@@ -87,6 +124,8 @@ class SqliteStore:
         self.path = path
         self.description = f"SQLite {path}"
         self._lock = asyncio.Lock()  # one unit of work at a time on the one connection
+        self._group: list[tuple[Callable, asyncio.Future]] = []  # units waiting for the next group
+        self._committer: asyncio.Task | None = None
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:
@@ -138,6 +177,69 @@ class SqliteStore:
                 "UPDATE envelopes SET sent_at = ? WHERE id = ?", (utc_text(now), outbox_id)
             )
 
+    async def unit(self, work: Callable[[SqliteTransaction], Awaitable]):
+        """`await work(tx)` as one unit of work, run whole in the database thread (one round trip
+        for all its statements), committed with the units submitted while the group before it
+        was committing (group commit: one fsync for all). Returns what `work` returned once its
+        group is committed; raises what `work` raised (its writes undone, the others' kept), or
+        CommitFailed if the group's commit failed (nothing of the group written).
+
+        `work` must await only the transaction's methods; one that awaits anything else is run
+        again the ordinary way, in a transaction of its own."""
+        future = asyncio.get_running_loop().create_future()
+        self._group.append((work, future))
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_groups(), name="sqlite group commit")
+        try:
+            return await future
+        except _WouldWait:
+            async with self.transaction() as tx:
+                return await work(tx)
+
+    async def _commit_groups(self) -> None:
+        try:
+            while self._group:
+                group, self._group = self._group[:GROUP_MAX], self._group[GROUP_MAX:]
+                async with self._lock:
+                    try:
+                        outcomes = await self._db._execute(self._run_group, [work for work, _ in group])
+                    except Exception as e:
+                        failed = CommitFailed(f"group of {len(group)} not committed: {e}")
+                        for _, future in group:
+                            if not future.done():
+                                future.set_exception(failed)
+                        continue
+                for (_, future), (ok, value) in zip(group, outcomes, strict=True):
+                    if not future.done():
+                        future.set_result(value) if ok else future.set_exception(value)
+        finally:
+            self._committer = None
+
+    def _run_group(self, works: list[Callable]) -> list[tuple[bool, object]]:
+        """In the database thread: BEGIN, each unit in a savepoint, COMMIT."""
+        conn = self._db._conn
+        tx = SqliteTransaction(_Here(conn))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            outcomes: list[tuple[bool, object]] = []
+            for work in works:
+                conn.execute("SAVEPOINT unit")
+                try:
+                    outcomes.append((True, _drive(work(tx))))
+                except Exception as e:
+                    conn.execute("ROLLBACK TO unit")
+                    outcomes.append((False, e))
+                conn.execute("RELEASE unit")
+            self._commit(conn)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    def _commit(self, conn: sqlite3.Connection) -> None:
+        conn.execute("COMMIT")
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteTransaction]:
         """One unit of work: committed on a clean exit, rolled back on any exception."""
@@ -154,7 +256,7 @@ class SqliteStore:
 class SqliteTransaction:
     """The queries the bot makes, all inside one open transaction (see bot.store.Transaction)."""
 
-    def __init__(self, db: aiosqlite.Connection):
+    def __init__(self, db: aiosqlite.Connection | _Here):
         self._db = db
 
     # One round trip to the database thread each (execute + fetch + close would be three).
