@@ -29,6 +29,16 @@ MAX_CONVERSATIONS = 30
 MESSAGES = (1, 1, 1, 1, 2)
 
 
+def peak_rss_mib() -> float:
+    """This process's peak RSS (VmHWM). Not getrusage's ru_maxrss: Linux carries that across
+    exec, so a child of a big parent would report the parent's peak."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 async def probe(name: str, path: Path, stored: int) -> dict:
     bot = Ours(path.parent) if name == "ours" else Baseline(path.parent, name)
     bot.path = path
@@ -67,7 +77,7 @@ async def probe(name: str, path: Path, stored: int) -> dict:
         "p95": percentile(latencies, 95),
         "updates": len(latencies),
         "repickle": repickle,
-        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_mib": peak_rss_mib(),
     }
 
 
