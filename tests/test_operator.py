@@ -79,3 +79,32 @@ def test_a_date_before_the_tables_take_effect_warns(capsys):
     assert "2023年8月1日以降" in captured.err and "2023年1月10日" in captured.err
     assert main([*args, "2026-11-22"]) == 0
     assert capsys.readouterr().err == ""
+
+
+# -- the console ---------------------------------------------------------------------------------
+
+
+def chat(script: str, tmp_path) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "chat"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "QUOTEBOT_DB": str(tmp_path / "q.db"), "TELEGRAM_STAFF_CHAT_ID": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_console_ticks_a_checklist_item_by_number(tmp_path):
+    """Checklist buttons read #1, #2...; "#1" ticks the first; a number still answers the menu."""
+    report = "/incident\n3\n3\n1\n完了\n1\n2\n2\n1\n"  # card leak, just now, names, few people...
+    out = chat(report + "#1\n", tmp_path)
+    assert "#1 決済代行会社へ連絡" in out and "#1 ✅ 決済代行会社へ連絡" in out
+
+
+@pytest.mark.parametrize("word", ["/exit", "quit", "終了", "QUIT"])
+def test_console_leaves_on_exit_words(tmp_path, word):
+    out = chat(f"/start\n{word}\n/quote\n", tmp_path)
+    assert "1/3 年間売上高" not in out  # nothing after the exit word was read

@@ -11,7 +11,9 @@ messages that fall due later (reminders, a staff member's answer) are printed wh
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -21,12 +23,22 @@ from bot.markup import to_plain
 from bot.messages import Forward, Inbound, Key, Notice, Reply
 from bot.outbox import OutboxRow
 
+LEAVE = ("/exit", "/quit", "exit", "quit", "終了")  # what ends a console session (Ctrl-C or Ctrl-D too)
+HOW_TO_LEAVE = (
+    "（終了は /exit・quit・終了 か Ctrl-C、チェックリストは #番号 で✅）"
+    "(leave: /exit, quit, 終了 or Ctrl-C; tick checklist item N: #N)"
+)
+_TICK = re.compile(r"^[#＃]\s*([0-9０-９]+)$")
+
 
 def format_reply(reply: Reply, saved: Path | None = None) -> str:
+    """The text, then the answers numbered 1), 2)... and the card's own buttons (checklist
+    ticks) as #1, #2... so a number always means the question's answer."""
     lines = [to_plain(reply.text)]
     if saved is not None:
         lines.append(f"→ {saved}")
-    lines += [f"{n}) {to_plain(option.label)}" for n, option in enumerate(reply.buttons, start=1)]
+    lines += [f"{n}) {to_plain(option.label)}" for n, option in enumerate(reply.choices, start=1)]
+    lines += [f"#{n} {to_plain(option.label)}" for n, option in enumerate(reply.actions, start=1)]
     return "\n".join(lines)
 
 
@@ -35,6 +47,7 @@ class ConsoleSender:
 
     def __init__(self, stdout: TextIO, exports: Path):
         self.stdout, self.exports = stdout, exports
+        self.ticks: list[str] = []  # the tokens of the last card's #N buttons (a checklist)
 
     def save(self, reply: Reply) -> Path | None:
         if reply.document is None:
@@ -49,6 +62,8 @@ class ConsoleSender:
             return f"({body.text})" if body.text else None
         if isinstance(body, Forward):
             return f"[{body.channel} message {body.ref}]"
+        if body.actions:
+            self.ticks = [option.token for option in body.actions]
         return format_reply(body, self.save(body))
 
     async def deliver(self, rows: Sequence[OutboxRow]) -> None:
@@ -68,7 +83,8 @@ async def run_console(
     stdout: TextIO = sys.stdout,
 ) -> None:
     """Read lines until EOF; each one's turn is over (and printed) before the next is read."""
-    engine.outbox.register("console", ConsoleSender(stdout, exports))
+    sender = ConsoleSender(stdout, exports)
+    engine.outbox.register("console", sender)
     key = Key("console", user)
     interactive = stdin.isatty()
 
@@ -76,13 +92,34 @@ async def run_console(
         await engine.accept([Inbound(key, kind, text)])
         await engine.settle([key])
 
-    if interactive:  # pick up where the last session left off
+    if interactive:  # pick up where the last session left off, and say how to leave
+        print(HOW_TO_LEAVE, file=stdout, flush=True)
         await say("wake")
     while True:
         if interactive:
             print("> ", end="", file=stdout, flush=True)
-        line = await asyncio.to_thread(stdin.readline)
-        if not line:
+        line = await _readline(stdin)
+        if not line or line.strip().casefold() in LEAVE:
             break
-        if line.strip():
+        tick = _TICK.match(unicodedata.normalize("NFKC", line.strip()))
+        if tick and 1 <= int(tick.group(1)) <= len(sender.ticks):
+            await say("tap", sender.ticks[int(tick.group(1)) - 1])
+        elif line.strip():
             await say("text", line.rstrip("\r\n"))
+
+
+async def _readline(stdin: TextIO) -> str:
+    """One line. From a terminal the event loop waits for it, so Ctrl-C leaves at once (a
+    thread blocked in readline() would hold the exit until Enter)."""
+    try:
+        fileno = stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # a StringIO in tests
+        return await asyncio.to_thread(stdin.readline)
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    loop.add_reader(fileno, lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fileno)
+    return stdin.readline()
