@@ -102,8 +102,9 @@ async def leave(turn: Turn, *, by: str) -> None:
     turn.prompt()
 
 
-async def relay_from_user(turn: Turn) -> None:
-    """While with staff: pass the user's message to their topic, and say nothing."""
+async def relay_from_user(turn: Turn, *, acknowledge: bool = True) -> None:
+    """While with staff: pass the user's message to their topic. The first one is acknowledged
+    ("passed to staff"); after that the bot stays quiet, as a person is answering."""
     inbound = turn.inbound
     if inbound.kind == "media" and inbound.ref:
         await to_topic(turn, Forward(inbound.channel, inbound.ref))
@@ -111,6 +112,11 @@ async def relay_from_user(turn: Turn) -> None:
         await to_topic(turn, Reply("", html.escape(inbound.text, quote=False)))
     else:
         turn.toast("handoff/with_staff")
+        return
+    handoff = turn.state.get("handoff")
+    if acknowledge and handoff is not None and not handoff.get("acknowledged"):
+        handoff["acknowledged"] = True
+        turn.say("handoff/passed")
 
 
 # -- the staff side ------------------------------------------------------------------------------

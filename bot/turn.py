@@ -185,7 +185,7 @@ class Turn:
         if (kind == "tap" and text == handoff.BACK) or command == "bot":
             await handoff.leave(self, by="user")
         elif command == "incident" or (kind == "text" and read_intent(text) == INCIDENT):
-            await handoff.relay_from_user(self)  # staff see it too; the ticket stays open
+            await handoff.relay_from_user(self, acknowledge=False)  # staff see it; the ticket stays open
             self.state.pop("handoff")
             await self.goto("incident")
         elif kind == "wake":

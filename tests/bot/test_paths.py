@@ -346,3 +346,13 @@ async def test_change_industry_does_not_echo_the_revenue_again(chat):
     await chat.tap("change_industry")
     chat.expect("quote/industry")
     assert "承りました" not in chat.text
+
+
+async def test_a_message_to_staff_is_acknowledged_once(staffed):
+    chat = Chat(staffed)
+    await chat.user("/staff")
+    assert "handoff/opened" in chat.keys
+    await chat.user("注文の件で相談です")
+    chat.expect("handoff/passed")
+    await chat.user("もう一つあります")
+    chat.expect()  # relayed to the topic; a person answers, the bot stays quiet
