@@ -134,7 +134,7 @@ async def open_app(
     staff = None
     if settings.staff_chat_id is not None:
         staff = StaffSettings(settings.office_hours, settings.answer_wait)
-    store = await open_store(settings.db)
+    store = await open_store(settings.db, **settings.store_options())
     engine = Engine(store, texts, all_dialogs(), clock=clock, data={"rates": rates}, staff=staff)
     return App(settings, store, engine)
 

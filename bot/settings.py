@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from dialogs.office_hours import ConfigError, OfficeHours
 
@@ -23,6 +24,13 @@ def _whole(env: Mapping[str, str], name: str, default: int, unit: str) -> int:
     return int(value)
 
 
+def _settle(env: Mapping[str, str]) -> int:
+    value = env.get("QUOTEBOT_SETTLE_MS", "").strip() or "300"
+    if not value.isdigit() or int(value) > 5000:
+        raise ConfigError("QUOTEBOT_SETTLE_MS must be a whole number of milliseconds from 0 to 5000")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class TelegramSettings:
     token: str = field(repr=False)
@@ -35,6 +43,8 @@ class Settings:
     """Everything the app reads from the environment."""
 
     db: str = DEFAULT_DB  # a SQLite path or a postgresql:// URL (QUOTEBOT_DB)
+    db_pool: int = 10  # PostgreSQL: connections per worker (QUOTEBOT_DB_POOL)
+    settle_ms: int = 300  # PostgreSQL: an ordered event waits this long for a late earlier one
     retention: timedelta = timedelta(days=365)  # untouched conversations are forgotten after this
     office_hours: OfficeHours | None = None
     answer_wait: timedelta = timedelta(minutes=15)  # a waiting user is told nobody answered after this
@@ -56,6 +66,8 @@ class Settings:
             )
         return cls(
             db=db or env.get("QUOTEBOT_DB", "").strip() or DEFAULT_DB,
+            db_pool=_whole(env, "QUOTEBOT_DB_POOL", 10, "connections"),
+            settle_ms=_settle(env),
             retention=timedelta(days=_whole(env, "QUOTEBOT_RETENTION_DAYS", 365, "days")),
             office_hours=OfficeHours.from_env(env),
             answer_wait=timedelta(minutes=_whole(env, "QUOTEBOT_STAFF_ANSWER_MINUTES", 15, "minutes")),
@@ -72,9 +84,20 @@ class Settings:
         return TelegramSettings(self.telegram_token, self.telegram_base_url, self.staff_chat_id)
 
     @property
+    def is_postgres(self) -> bool:
+        return self.db.startswith(("postgresql://", "postgres://"))
+
+    def store_options(self) -> dict:
+        """What open_store takes besides the URL: only PostgreSQL has a pool and a settle window."""
+        if not self.is_postgres:
+            return {}
+        return {"pool_size": self.db_pool, "settle": self.settle_ms / 1000}
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         """What must never reach a log line."""
-        return tuple(s for s in (self.telegram_token,) if s)
+        password = urlsplit(self.db).password if self.is_postgres else None
+        return tuple(s for s in (self.telegram_token, password) if s)
 
 
 class _Redact(logging.Filter):

@@ -1,9 +1,21 @@
-"""Shared fixtures: a real SQLite file per test, a hand-moved clock, a chat on the real engine."""
+"""Shared fixtures: a real database per test, a hand-moved clock, a chat on the real engine.
+
+The database is a SQLite file, or with QUOTEBOT_TEST_BACKEND=postgresql a fresh schema on the
+throwaway PostgreSQL server (QUOTEBOT_TEST_PG_URL): the whole suite then runs on PostgreSQL
+(`QUOTEBOT_TEST_BACKEND=postgresql .ci/postgres run .venv/bin/python -m pytest -q`).
+"""
+
+import os
 
 import pytest
 
 from bot.texts import Texts
+from tests.support.backends import BACKENDS, fresh_pg_url
 from tests.support.transcript import Chat, Clock, open_chat_app
+
+SUITE_BACKEND = os.environ.get("QUOTEBOT_TEST_BACKEND", "sqlite")
+if SUITE_BACKEND not in BACKENDS:
+    raise pytest.UsageError(f"QUOTEBOT_TEST_BACKEND must be one of {', '.join(BACKENDS)}")
 
 
 @pytest.fixture
@@ -12,7 +24,10 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def db(tmp_path):
+async def db(tmp_path):
+    """Where the app under test keeps its data: a path, or a postgresql:// URL (use str(db))."""
+    if SUITE_BACKEND == "postgresql":
+        return await fresh_pg_url()
     return tmp_path / "quotebot.db"
 
 

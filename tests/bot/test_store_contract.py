@@ -21,6 +21,7 @@ from bot.store import (
     TRANSCRIPT_KEEP,
     open_store,
 )
+from tests.support.backends import fresh_pg_url
 from tests.support.transcript import NOW
 
 
@@ -28,7 +29,13 @@ async def sqlite_store(tmp_path):
     return await open_store(tmp_path / "contract.db")
 
 
-STORE_BACKENDS = [pytest.param(sqlite_store, id="sqlite")]
+async def postgres_store(tmp_path):
+    """A fresh schema on the throwaway server (skipped without one, except in CI). No settle
+    window here: the contract is about what comes back, tests/bot/test_store_pg.py times it."""
+    return await open_store(await fresh_pg_url(), settle=0)
+
+
+STORE_BACKENDS = [pytest.param(sqlite_store, id="sqlite"), pytest.param(postgres_store, id="postgresql")]
 
 A = Key("telegram", "1")
 B = Key("line", "U2")

@@ -1,0 +1,675 @@
+"""The PostgreSQL backend of the store, for several workers on one database (issue 14).
+
+Only the store backends import asyncpg. `QUOTEBOT_DB=postgresql://...` selects it. A pool of
+connections (QUOTEBOT_DB_POOL, default 10) serves concurrent units of work; each is one READ
+COMMITTED transaction, committed on a clean exit, rolled back on any exception. Documents are
+jsonb and moments timestamptz; the methods return what the SQLite backend returns.
+
+Migrations are numbered SQL files in bot/migrations_pg, the twins of bot/migrations (same
+numbers). At open a worker reads the schema version with no lock at all; only when something is
+to apply does it take a transaction-scoped advisory lock and apply what is missing in one
+transaction (PostgreSQL DDL is transactional). Workers starting together: one migrates, the
+others wait for its commit, find nothing left and run no DDL; a worker restarting under live
+traffic finds nothing to apply and neither locks nor alters anything.
+
+Several workers, one bot:
+- `next_inbound(key)` claims the conversation for the rest of the transaction with
+  `pg_try_advisory_xact_lock`: another worker running that conversation's turn makes it return
+  None (that worker will run the next event after its commit). Ordered events (Telegram's
+  update_id) are held for a short settle window after they arrived, measured by the database's
+  clock, so an earlier update that reaches another worker a few milliseconds later still goes
+  first.
+- Outbox destinations are leased (`lease_destination`): one worker sends a destination's rows
+  at a time, in order; a lease runs out by itself when its worker dies.
+- Sends to a rate-limited destination are logged in `send_log`, so a limit such as the staff
+  group's 20 a minute is counted across all workers (`sends_since`, `record_send`).
+- `singleton(name)` is a transaction-scoped advisory lock for jobs that must run once across
+  workers (the daily purge).
+- After a commit that queued events or envelopes, NOTIFY wakes the other workers (`listen`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from bot.messages import Destination, Envelope, Inbound, Key, Staff, destination_text
+from bot.store import (
+    EVENT_MEMORY,
+    FAILING_ATTEMPTS,
+    OPS_FIGURES,
+    SENT_MEMORY,
+    TRANSCRIPT_CHARS,
+    TRANSCRIPT_KEEP,
+    ConversationRow,
+    InboxItem,
+    OutboxRecord,
+    StoreError,
+    utc_text,
+)
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations_pg"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# pg_advisory_xact_lock keys: fixed numbers, the same in every worker. Conversations use
+# hashtextextended(key, CONVERSATION_SEED) in the two-int form's own key space.
+MIGRATION_LOCK = 0x71756F7465626F74  # "quotebot"
+CONVERSATION_SEED = 14
+DEFAULT_POOL = 10
+DEFAULT_SETTLE = 0.3  # seconds an ordered event waits after arriving, for a late earlier one
+CONNECT_TIMEOUT = 10.0  # seconds; a database that is not there is reported, not waited on forever
+CHANNEL = "quotebot"  # LISTEN/NOTIFY channel: "inbox" or "outbox"
+# Where personal data about a conversation lives (the conversation itself last: purge finds
+# the stale ones through it).
+_PERSONAL = (
+    ("quotes", "conversation"),
+    ("incidents", "conversation"),
+    ("tickets", "conversation"),
+    ("topics", "conversation"),
+    ("transcript", "conversation"),
+    ("conversations", "key"),
+)
+# jsonb cannot hold U+0000 and text columns cannot hold NUL: such a character (only ever in
+# what someone typed) becomes U+FFFD here, where SQLite would keep it.
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages: postgresql://user@host:port/db."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    user = f"{parts.username}@" if parts.username else ""
+    return f"PostgreSQL {parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(number, name, SQL) of every PostgreSQL migration, checked to be numbered 1..n."""
+    found = []
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if not match:
+            raise StoreError(f"badly named migration {path.name}")
+        found.append((int(match.group(1)), path.stem, path.read_text(encoding="utf-8")))
+    numbers = [n for n, _, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise StoreError(f"migrations must be numbered 1..n without gaps: {numbers}")
+    return found
+
+
+def _dumps(value) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _JSON_NUL.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+
+
+def _clean(text: str | None) -> str | None:
+    return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
+
+
+def _text(moment: datetime | None) -> str | None:
+    return utc_text(moment) if moment is not None else None
+
+
+def _count(status: str) -> int:
+    """asyncpg's command status ("DELETE 3", "INSERT 0 1") as a row count."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def _record(row) -> OutboxRecord:
+    return OutboxRecord(
+        row["id"],
+        Envelope.from_json(row["envelope"]),
+        row["attempts"],
+        row["last_error"],
+        _text(row["sent_at"]),
+    )
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for kind in ("jsonb", "json"):
+        await conn.set_type_codec(kind, encoder=_dumps, decoder=json.loads, schema="pg_catalog")
+
+
+class PostgresStore:
+    """Open with `await PostgresStore.open(url)` (or `bot.store.open_store`); close with `close()`."""
+
+    path = None  # no file
+
+    def __init__(self, pool: asyncpg.Pool, url: str, settle: float):
+        self._pool = pool
+        self.url = url
+        self.settle = settle
+        self.description = describe(url)
+        self._listener: asyncpg.Connection | None = None
+
+    @classmethod
+    async def open(
+        cls, url: str, *, pool_size: int = DEFAULT_POOL, settle: float = DEFAULT_SETTLE
+    ) -> PostgresStore:
+        try:
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=1,
+                max_size=pool_size,
+                init=_init_connection,
+                timeout=CONNECT_TIMEOUT,
+                command_timeout=60,
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, ValueError) as e:
+            # The message names the server, never the password.
+            raise StoreError(f"cannot open database {describe(url)}: {type(e).__name__}: {e}") from None
+        store = cls(pool, url, settle)
+        try:
+            await store._migrate()
+        except BaseException:
+            await pool.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+            self._listener = None
+        await self._pool.close()
+
+    async def schema_version(self) -> int:
+        async with self._pool.acquire() as conn:
+            return await self._version(conn)
+
+    @staticmethod
+    async def _version(conn: asyncpg.Connection) -> int:
+        if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+            return 0
+        return await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
+
+    async def _migrate(self) -> None:
+        wanted = migrations()
+        async with self._pool.acquire() as conn:
+            version = await self._version(conn)  # no lock: the common case is "nothing to do"
+            if version > len(wanted):
+                raise StoreError(f"database schema {version} is newer than this program ({len(wanted)})")
+            if version == len(wanted):
+                return
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)"
+                )
+                version = await self._version(conn)  # another worker may have migrated meanwhile
+                if version > len(wanted):
+                    raise StoreError(f"database schema {version} is newer than this program ({len(wanted)})")
+                for number, name, sql in wanted[version:]:
+                    log.info("applying PostgreSQL migration %s", name)
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, now())",
+                        number,
+                        name,
+                    )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresTransaction]:
+        """One unit of work: committed on a clean exit, rolled back on any exception."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield PostgresTransaction(conn, self.settle)
+
+    async def listen(self, callback: Callable[[str], None]) -> None:
+        """Call `callback("inbox" | "outbox")` when another worker committed new work.
+
+        One dedicated connection; if it drops, the workers' own sweeps still find the work."""
+        if self._listener is None:
+            self._listener = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
+        await self._listener.add_listener(CHANNEL, lambda _conn, _pid, _channel, payload: callback(payload))
+
+
+class PostgresTransaction:
+    """The queries the bot makes, all inside one open transaction (see bot.store.Transaction)."""
+
+    def __init__(self, conn: asyncpg.Connection, settle: float):
+        self._conn = conn
+        self._settle = settle
+        self._notified: set[str] = set()
+
+    async def _notify(self, what: str) -> None:
+        """Wake the other workers when this transaction commits (NOTIFY is sent at commit)."""
+        if what not in self._notified:
+            self._notified.add(what)
+            await self._conn.execute("SELECT pg_notify($1, $2)", CHANNEL, what)
+
+    # -- inbox --------------------------------------------------------------------------------
+
+    async def add_inbound(self, inbound: Inbound, now: datetime) -> int | None:
+        added = await self._conn.fetchval(
+            "INSERT INTO inbox (event_id, conversation, ord, inbound, received_at)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING RETURNING id",
+            inbound.event_id,
+            str(inbound.conversation),
+            inbound.order,
+            inbound.to_json(),
+            now,
+        )
+        if added is not None:
+            await self._notify("inbox")
+        return added
+
+    async def pending_conversations(self, limit: int = 100) -> list[Key]:
+        rows = await self._conn.fetch(
+            "SELECT conversation FROM inbox WHERE done_at IS NULL"
+            " GROUP BY conversation ORDER BY min(id) LIMIT $1",
+            limit,
+        )
+        return [Key.parse(r["conversation"]) for r in rows]
+
+    async def next_inbound(self, conversation: Key) -> InboxItem | None:
+        """The next event, with the conversation claimed until this transaction ends; None when
+        none waits or another worker holds the conversation (it runs the rest after its turn)."""
+        key = str(conversation)
+        if not await self._conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended($1, $2))", key, CONVERSATION_SEED
+        ):
+            return None
+        query = (
+            # NULLS FIRST: as SQLite sorts them.
+            "SELECT id, inbound, received_at, ord,"
+            " extract(epoch FROM arrived_at + make_interval(secs => $2) - clock_timestamp()) AS wait"
+            " FROM inbox WHERE conversation = $1 AND done_at IS NULL ORDER BY ord NULLS FIRST, id LIMIT 1"
+        )
+        row = await self._conn.fetchrow(query, key, self._settle)
+        for _ in range(3):  # an earlier update may arrive while we wait: look again after
+            if row is None or row["ord"] is None or row["wait"] <= 0:
+                break
+            await asyncio.sleep(min(float(row["wait"]), self._settle))
+            row = await self._conn.fetchrow(query, key, self._settle)
+        if row is None:
+            return None
+        return InboxItem(row["id"], Inbound.from_json(row["inbound"]), utc_text(row["received_at"]))
+
+    async def inbound_done(self, item_id: int, now: datetime, *, error: str | None = None) -> None:
+        await self._conn.execute(
+            "UPDATE inbox SET done_at = $1, error = $2, inbound = NULL WHERE id = $3",
+            now,
+            _clean(error[:500]) if error else None,
+            item_id,
+        )
+
+    # -- conversations ------------------------------------------------------------------------
+
+    async def load_conversation(self, key: Key) -> ConversationRow | None:
+        row = await self._conn.fetchrow("SELECT * FROM conversations WHERE key = $1", str(key))
+        if row is None:
+            return None
+        return ConversationRow(key, row["state"], utc_text(row["created_at"]), utc_text(row["updated_at"]))
+
+    async def save_conversation(self, key: Key, state: dict, now: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO conversations (key, channel, state, created_at, updated_at)"
+            " VALUES ($1, $2, $3, $4, $4) ON CONFLICT (key)"
+            " DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            str(key),
+            key.channel,
+            state,
+            now,
+        )
+
+    # -- references, quotes, incidents ----------------------------------------------------------
+
+    async def next_reference(self, prefix: str, local_day: str) -> str:
+        name = f"{prefix}-{local_day}"
+        value = await self._conn.fetchval(
+            "INSERT INTO counters (name, value) VALUES ($1, 1)"
+            " ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+            name,
+        )
+        return f"{name}-{value:04d}"
+
+    async def save_quote(self, ref: str, conversation: Key, quote: dict, now: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO quotes (ref, conversation, created_at, quote) VALUES ($1, $2, $3, $4)",
+            ref,
+            str(conversation),
+            now,
+            quote,
+        )
+
+    async def quotes_for(self, conversation: Key, limit: int = 10) -> list[dict]:
+        # Ordered as SQLite's second-precision text sorts: by the second, then by ref.
+        rows = await self._conn.fetch(
+            "SELECT ref, created_at, quote FROM quotes WHERE conversation = $1"
+            " ORDER BY date_trunc('second', created_at) DESC, ref DESC LIMIT $2",
+            str(conversation),
+            limit,
+        )
+        return [{"ref": r["ref"], "created_at": utc_text(r["created_at"]), "quote": r["quote"]} for r in rows]
+
+    async def save_incident(self, ref: str, conversation: Key, record: dict, now: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO incidents (ref, conversation, created_at, updated_at, record)"
+            " VALUES ($1, $2, $3, $3, $4) ON CONFLICT (ref)"
+            " DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at",
+            ref,
+            str(conversation),
+            now,
+            record,
+        )
+
+    async def incident(self, ref: str) -> tuple[Key, dict] | None:
+        row = await self._conn.fetchrow("SELECT conversation, record FROM incidents WHERE ref = $1", ref)
+        return (Key.parse(row["conversation"]), row["record"]) if row else None
+
+    async def incidents_for(self, conversation: Key, limit: int = 5) -> list[dict]:
+        rows = await self._conn.fetch(
+            "SELECT ref, record FROM incidents WHERE conversation = $1"
+            " ORDER BY date_trunc('second', created_at) DESC, ref DESC LIMIT $2",
+            str(conversation),
+            limit,
+        )
+        return [{"ref": r["ref"], **r["record"]} for r in rows]
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    async def enqueue(self, envelope: Envelope, now: datetime) -> int:
+        added = await self._conn.fetchval(
+            "INSERT INTO envelopes (destination, route, kind, envelope, tag, not_before, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            destination_text(envelope.destination),
+            envelope.route,
+            envelope.kind,
+            envelope.to_json(),
+            envelope.tag,
+            envelope.not_before or now,
+            now,
+        )
+        await self._notify("outbox")
+        return added
+
+    async def cancel_outbox(self, tag: str) -> int:
+        return _count(
+            await self._conn.execute("DELETE FROM envelopes WHERE tag = $1 AND sent_at IS NULL", tag)
+        )
+
+    async def due_outbox(
+        self,
+        now: datetime,
+        *,
+        routes: Collection[str] | None = None,
+        destination: Destination | None = None,
+        limit: int = 200,
+    ) -> list[OutboxRecord]:
+        where, params = ["sent_at IS NULL", "not_before <= $1"], [now]
+        if routes is not None:
+            params.append(list(routes))
+            where.append(f"route = ANY(${len(params)}::text[])")
+        if destination is not None:
+            params.append(destination_text(destination))
+            where.append(f"destination = ${len(params)}")
+        params.append(limit)
+        rows = await self._conn.fetch(
+            f"SELECT * FROM envelopes WHERE {' AND '.join(where)} ORDER BY id LIMIT ${len(params)}", *params
+        )
+        return [_record(r) for r in rows]
+
+    async def next_outbox_time(self, routes: Collection[str] | None = None) -> datetime | None:
+        if routes is None:
+            return await self._conn.fetchval("SELECT min(not_before) FROM envelopes WHERE sent_at IS NULL")
+        return await self._conn.fetchval(
+            "SELECT min(not_before) FROM envelopes WHERE sent_at IS NULL AND route = ANY($1::text[])",
+            list(routes),
+        )
+
+    async def mark_sent(self, outbox_id: int, now: datetime, *, error: str | None = None) -> None:
+        await self._conn.execute(
+            "UPDATE envelopes SET sent_at = $1, last_error = $2 WHERE id = $3",
+            now,
+            _clean(error[:500]) if error else None,
+            outbox_id,
+        )
+
+    async def postpone(self, outbox_id: int, error: str, at: datetime) -> None:
+        destination = await self._conn.fetchval(
+            "UPDATE envelopes SET attempts = attempts + 1, last_error = $1, not_before = $2 WHERE id = $3"
+            " RETURNING destination",
+            _clean(error[:500]),
+            at,
+            outbox_id,
+        )
+        if destination is not None:
+            await self._conn.execute(
+                "UPDATE envelopes SET not_before = $1 WHERE destination = $2 AND sent_at IS NULL"
+                " AND id > $3 AND not_before < $1",
+                at,
+                destination,
+                outbox_id,
+            )
+
+    async def outbox_record(self, outbox_id: int) -> OutboxRecord | None:
+        row = await self._conn.fetchrow("SELECT * FROM envelopes WHERE id = $1", outbox_id)
+        return _record(row) if row else None
+
+    # -- several workers: leases, shared limits, jobs that run once ------------------------------
+
+    async def lease_destination(self, destination: Destination, owner: str, seconds: float) -> bool:
+        """Hold a destination for `seconds` (or renew a hold); False while another owner's runs."""
+        held = await self._conn.fetchval(
+            "INSERT INTO outbox_leases (destination, owner, until)"
+            " VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3))"
+            " ON CONFLICT (destination) DO UPDATE SET owner = excluded.owner, until = excluded.until"
+            " WHERE outbox_leases.owner = excluded.owner OR outbox_leases.until < clock_timestamp()"
+            " RETURNING owner",
+            destination_text(destination),
+            owner,
+            float(seconds),
+        )
+        return held is not None
+
+    async def release_destination(self, destination: Destination, owner: str) -> None:
+        await self._conn.execute(
+            "DELETE FROM outbox_leases WHERE destination = $1 AND owner = $2",
+            destination_text(destination),
+            owner,
+        )
+
+    async def sends_since(self, destination: Destination, seconds: float) -> list[float]:
+        """Ages (seconds ago, oldest first) of the sends to a destination within `seconds`."""
+        rows = await self._conn.fetch(
+            "SELECT extract(epoch FROM clock_timestamp() - at) AS age FROM send_log"
+            " WHERE destination = $1 AND at > clock_timestamp() - make_interval(secs => $2)"
+            " ORDER BY at",
+            destination_text(destination),
+            float(seconds),
+        )
+        return [float(r["age"]) for r in rows]
+
+    async def record_send(self, destination: Destination, keep_seconds: float) -> None:
+        text = destination_text(destination)
+        await self._conn.execute("INSERT INTO send_log (destination) VALUES ($1)", text)
+        await self._conn.execute(
+            "DELETE FROM send_log WHERE destination = $1"
+            " AND at < clock_timestamp() - make_interval(secs => $2)",
+            text,
+            float(keep_seconds),
+        )
+
+    async def singleton(self, name: str) -> bool:
+        """True in one worker only until this transaction ends: for jobs that must run once."""
+        return await self._conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", f"quotebot job {name}"
+        )
+
+    # -- handoff: tickets, topics, transcript --------------------------------------------------
+
+    async def open_ticket(self, conversation: Key, now: datetime) -> tuple[int, bool]:
+        """The partial unique index decides: a second worker opening one at the same moment
+        waits for the first's commit, then finds its ticket (not select-then-insert)."""
+        key = str(conversation)
+        created = await self._conn.fetchval(
+            "INSERT INTO tickets (conversation, opened_at) VALUES ($1, $2)"
+            " ON CONFLICT (conversation) WHERE closed_at IS NULL DO NOTHING RETURNING id",
+            key,
+            now,
+        )
+        if created is not None:
+            return created, True
+        existing = await self._conn.fetchval(
+            "SELECT id FROM tickets WHERE conversation = $1 AND closed_at IS NULL", key
+        )
+        return existing, False
+
+    @staticmethod
+    def _ticket(row) -> dict:
+        ticket = dict(row)
+        ticket["conversation"] = Key.parse(row["conversation"])
+        for column in ("opened_at", "answered_at", "closed_at"):
+            ticket[column] = _text(ticket[column])
+        return ticket
+
+    async def ticket(self, ticket_id: int) -> dict | None:
+        row = await self._conn.fetchrow("SELECT * FROM tickets WHERE id = $1", ticket_id)
+        return self._ticket(row) if row else None
+
+    async def open_ticket_of(self, conversation: Key) -> dict | None:
+        row = await self._conn.fetchrow(
+            "SELECT * FROM tickets WHERE conversation = $1 AND closed_at IS NULL", str(conversation)
+        )
+        return self._ticket(row) if row else None
+
+    async def ticket_answered(self, ticket_id: int, now: datetime) -> bool:
+        status = await self._conn.execute(
+            "UPDATE tickets SET answered_at = $1 WHERE id = $2 AND answered_at IS NULL", now, ticket_id
+        )
+        return _count(status) == 1
+
+    async def close_ticket(self, ticket_id: int, by: str, now: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE tickets SET closed_at = $1, closed_by = $2 WHERE id = $3 AND closed_at IS NULL",
+            now,
+            by,
+            ticket_id,
+        )
+
+    async def add_note(self, ticket_id: int, note: dict) -> None:
+        await self._conn.execute(
+            "UPDATE tickets SET notes = notes || jsonb_build_array($1::jsonb) WHERE id = $2", note, ticket_id
+        )
+
+    async def topic_of(self, conversation: Key) -> dict | None:
+        row = await self._conn.fetchrow("SELECT * FROM topics WHERE conversation = $1", str(conversation))
+        if row is None:
+            return None
+        return {**dict(row), "conversation": conversation, "updated_at": utc_text(row["updated_at"])}
+
+    async def conversation_of_topic(self, thread_id: int) -> Key | None:
+        found = await self._conn.fetchval("SELECT conversation FROM topics WHERE thread_id = $1", thread_id)
+        return Key.parse(found) if found else None
+
+    async def set_topic(self, conversation: Key, thread_id: int | None, name: str, now: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO topics (conversation, thread_id, name, updated_at) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (conversation) DO UPDATE SET thread_id = excluded.thread_id,"
+            " name = excluded.name, updated_at = excluded.updated_at",
+            str(conversation),
+            thread_id,
+            _clean(name),
+            now,
+        )
+
+    async def note_transcript(self, conversation: Key, lines: list[tuple[str, str]], now: datetime) -> None:
+        if not lines:
+            return
+        key = str(conversation)
+        await self._conn.execute(
+            "INSERT INTO transcript (conversation, at, speaker, text)"
+            " SELECT $1, $2, speaker, text FROM unnest($3::text[], $4::text[])"
+            " WITH ORDINALITY AS line (speaker, text, n) ORDER BY n",
+            key,
+            now,
+            [speaker for speaker, _ in lines],
+            [_clean(text[:TRANSCRIPT_CHARS]) for _, text in lines],
+        )
+        await self._conn.execute(
+            "DELETE FROM transcript WHERE conversation = $1 AND id NOT IN"
+            " (SELECT id FROM transcript WHERE conversation = $1 ORDER BY id DESC LIMIT $2)",
+            key,
+            TRANSCRIPT_KEEP,
+        )
+
+    async def transcript(self, conversation: Key, limit: int = 10) -> list[dict]:
+        rows = await self._conn.fetch(
+            "SELECT at, speaker, text FROM transcript WHERE conversation = $1 ORDER BY id DESC LIMIT $2",
+            str(conversation),
+            limit,
+        )
+        return [{**dict(r), "at": utc_text(r["at"])} for r in reversed(rows)]
+
+    # -- personal data ------------------------------------------------------------------------
+
+    async def delete_conversation_data(self, conversation: Key) -> None:
+        key = str(conversation)
+        for table, column in _PERSONAL:
+            await self._conn.execute(f"DELETE FROM {table} WHERE {column} = $1", key)
+        # Messages to and from the user, and what they wrote to staff, queued or kept after sending.
+        await self._conn.execute(
+            "DELETE FROM envelopes WHERE destination = ANY($1::text[])",
+            [key, destination_text(Staff(conversation))],
+        )
+        # Handled events keep nothing but their ids; waiting ones stay (this turn is one of them).
+        await self._conn.execute(
+            "UPDATE inbox SET conversation = '' WHERE conversation = $1 AND done_at IS NOT NULL", key
+        )
+
+    async def ops_figures(self, now: datetime) -> dict[str, float]:
+        row = await self._conn.fetchrow(
+            "SELECT"
+            " (SELECT count(*) FROM envelopes WHERE sent_at IS NULL),"
+            " (SELECT min(not_before) FROM envelopes WHERE sent_at IS NULL AND not_before <= $1),"
+            " (SELECT count(*) FROM envelopes WHERE sent_at IS NULL AND attempts >= $2),"
+            " (SELECT count(*) FROM envelopes"
+            "   WHERE sent_at IS NULL AND kind = 'reminder' AND not_before <= $1),"
+            " (SELECT count(*) FROM tickets WHERE closed_at IS NULL),"
+            " (SELECT count(*) FROM inbox WHERE done_at IS NULL)",
+            now,
+            FAILING_ATTEMPTS,
+        )
+        depth, oldest, failing, reminders, tickets, pending = row
+        waited = (now - oldest).total_seconds() if oldest else 0.0
+        return dict(
+            zip(OPS_FIGURES, (depth, max(waited, 0.0), failing, reminders, tickets, pending), strict=True)
+        )
+
+    async def purge(self, now: datetime, keep: timedelta) -> dict[str, int]:
+        cutoff = now - keep
+        stale = "(SELECT key FROM conversations WHERE updated_at < $1)"
+        counts = {}
+        counts["outbox"] = _count(
+            await self._conn.execute(
+                f"DELETE FROM envelopes WHERE destination IN {stale}"
+                f" OR (route = 'staff' AND substr(destination, length('staff:') + 1) IN {stale})",
+                cutoff,
+            )
+        )
+        for table, column in _PERSONAL:
+            status = await self._conn.execute(f"DELETE FROM {table} WHERE {column} IN {stale}", cutoff)
+            counts[table] = _count(status)
+        counts["handled events"] = _count(
+            await self._conn.execute(
+                "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < $1", now - EVENT_MEMORY
+            )
+        )
+        counts["sent outbox"] = _count(
+            await self._conn.execute(
+                "DELETE FROM envelopes WHERE sent_at IS NOT NULL AND sent_at < $1", now - SENT_MEMORY
+            )
+        )
+        return counts
