@@ -59,6 +59,7 @@ from linebot.v3.webhooks import (
     VideoMessageContent,
 )
 
+from bot import metrics
 from bot.channels.line_render import (
     MAX_MESSAGES,
     card_of,
@@ -181,14 +182,17 @@ class LineChannel:
         signature = request.headers.get("X-Line-Signature")
         body = await request.read()
         if not signature:
+            metrics.received(CHANNEL, None, "unauthorized")
             log.warning("LINE webhook without a signature refused")
             return web.Response(status=400, text="missing X-Line-Signature")
         try:
             events = self.parser.parse(body.decode("utf-8"), signature)
         except (InvalidSignatureError, UnicodeDecodeError):
+            metrics.received(CHANNEL, None, "unauthorized")
             log.warning("LINE webhook with a bad signature refused")
             return web.Response(status=401, text="bad signature")
         except (ValueError, KeyError, TypeError):
+            metrics.received(CHANNEL, None, "unreadable", bytes=len(body))
             log.warning("LINE webhook: a signed body that is not an event list")
             return web.Response(status=400, text="bad body")
         received = time.time()
@@ -206,7 +210,8 @@ class LineChannel:
             inbounds.append(inbound)
         try:
             await self.engine.accept(inbounds)
-        except Exception:
+        except Exception as e:
+            metrics.received(CHANNEL, None, "failed", error=type(e).__name__)
             log.exception("could not commit LINE events; LINE will redeliver them")
             return web.Response(status=500, text="not stored")
         return web.Response(text="OK")

@@ -128,8 +128,13 @@ async def test_line_verify_request_with_no_events_is_200(line, stub):
 @pytest.mark.parametrize("signature", [None, "forged", "c2lnbmF0dXJl"], ids=["missing", "garbage", "wrong"])
 async def test_line_bad_or_missing_signature_is_refused_and_nothing_processed(line, stub, signature):
     """A webhook not signed with our channel secret is a 4xx; no event reaches the inbox."""
+    from bot import metrics
+
+    before = metrics.value("quotebot_updates_received_total", channel="line", outcome="unauthorized")
     status = await line.post([stub.message(USER, "/quote")], signature=signature)
     assert 400 <= status < 500
+    after = metrics.value("quotebot_updates_received_total", channel="line", outcome="unauthorized")
+    assert after - before == 1  # counted for /metrics
     await line.app.engine.settle()
     async with line.app.store.transaction() as tx:
         assert await tx.load_conversation(KEY) is None
