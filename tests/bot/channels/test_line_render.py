@@ -122,3 +122,22 @@ def test_line_render_card_of_reads_a_reply():
     reply = Reply("k", "t", (Option("a.b.c", "<b>C</b>"),))
     card = card_of(reply)
     assert card.choices == (Button("a.b.c", "C"),)
+
+
+COMPACT = """<b>お見積り Q-20261202-0001</b>
+売上高 3億円・小売業・楽天市場
+
+■ 楽天市場 店舗向け団体保険（三井住友海上）
+◆ ミニコース: 月額 3,500円｜賠償 1,000万円・費用 100万円
+◆ 標準コース: 月額 7,500円｜賠償 1億円・費用 1,000万円
+補償開始 2027年1月1日（今日お申込みの場合）
+"""
+
+
+def test_line_render_compact_quote_result_has_its_plans_side_by_side():
+    """The compact form ("◆ plan: premium｜limits" on one line) makes the same card."""
+    card, text = render(Card("quote/result", COMPACT), {})
+    assert card["altText"].splitlines()[1:] == ["ミニコース: 月額 3,500円", "標準コース: 月額 7,500円"]
+    columns = card["contents"]["body"]["contents"][-1]["contents"]
+    assert [c["contents"][0]["text"] for c in columns] == ["ミニコース", "標準コース"]
+    assert "賠償 1億円・費用 1,000万円" in text["text"] and "補償開始" in text["text"]
