@@ -29,7 +29,11 @@ async def latest_incident(turn: Turn) -> dict | None:
 async def cmd_checklist(turn: Turn, args: str) -> None:
     """The latest incident's checklist, with its toggles."""
     record = await latest_incident(turn)
-    if record is None:
+    opened = turn.state["forms"].get("incident", {}).get("slots", {}).get("opened")
+    if record is None and opened and turn.state["active"] == "incident" and "assessed" not in turn.slots:
+        # Still answering the first report: the record is open; its checklist comes at the end.
+        turn.say("common/checklist_after_questions", ref=opened.get("incident_ref"))
+    elif record is None:
         turn.say("incident/none")
     else:
         ref, items = record["ref"], record["checklist"]

@@ -356,3 +356,10 @@ async def test_a_message_to_staff_is_acknowledged_once(staffed):
     chat.expect("handoff/passed")
     await chat.user("もう一つあります")
     chat.expect()  # relayed to the topic; a person answers, the bot stays quiet
+
+
+async def test_checklist_during_the_questions_points_to_the_open_record(chat):
+    await chat.user("/incident")
+    await chat.user("/checklist")
+    chat.expect("common/checklist_after_questions", "incident/kind")
+    assert "I-20261122-0001" in chat.text
