@@ -63,11 +63,23 @@ class App:
         """Start the background work: the inbox runner, the outbox worker, retention."""
         if self._tasks:
             return
+        listen = getattr(self.store, "listen", None)
+        if listen is not None:  # PostgreSQL: another worker's commit wakes this one's runners
+            try:
+                await listen(self._woken)
+            except Exception:
+                log.exception("LISTEN failed; falling back to the workers' own sweeps")
         self._tasks = [
             asyncio.create_task(self.engine.run(), name="inbox"),
             asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(self._purge_daily(), name="purge"),
         ]
+
+    def _woken(self, what: str) -> None:
+        if what == "outbox":
+            self.outbox.wake.set()
+        elif what == "inbox":
+            self.engine.inbox_wake.set()
 
     def workers(self) -> dict[str, bool]:
         """Whether each background task is running (for /healthz); empty before start()."""
@@ -77,8 +89,14 @@ class App:
         while True:
             try:
                 async with self.store.transaction() as tx:
-                    counts = await tx.purge(self.engine.clock(), self.settings.retention)
-                log.info("purged %s", counts)
+                    now = self.engine.clock()
+                    # Several workers on one database: the first to get here each day purges.
+                    first = not getattr(self.store, "shared", False) or (
+                        await tx.next_reference("purge", now.strftime("%Y%m%d"))
+                    ).endswith("-0001")
+                    counts = await tx.purge(now, self.settings.retention) if first else None
+                if counts is not None:
+                    log.info("purged %s", counts)
             except Exception:
                 log.exception("retention purge failed; trying again tomorrow")
             await asyncio.sleep(PURGE_EVERY)

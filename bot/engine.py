@@ -70,6 +70,7 @@ class Engine:
         self.outbox = outbox or Outbox(store, clock)
         self.live = False  # once started: accepted events are run at once, without settle()
         self._running: dict[Key, asyncio.Task] = {}
+        self.inbox_wake = asyncio.Event()  # set when another process queued events (NOTIFY)
         self._dirty: set[Key] = set()  # events were accepted since the conversation's task looked
 
     def staff_text(self, key: str, **params: Any) -> str:
@@ -150,7 +151,10 @@ class Engine:
                             self._run(key)
                 except Exception:
                     log.exception("inbox sweep failed; trying again")
-                await asyncio.sleep(SWEEP_SECONDS)
+                # Another worker's NOTIFY (PostgreSQL) sweeps at once; else every SWEEP_SECONDS.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.inbox_wake.wait(), timeout=SWEEP_SECONDS)
+                self.inbox_wake.clear()
         finally:
             self.live = False
             for task in list(self._running.values()):

@@ -24,6 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import uuid
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -36,6 +39,9 @@ from bot.store import OutboxRecord, Store, Transaction
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
+# A worker's hold on a destination while it sends, renewed at each row sent: longer than one
+# send can take (Telegram's timeouts), short enough that a killed worker's chats soon move on.
+LEASE_SECONDS = 30.0
 IDLE_WAKE = 30.0  # seconds: look again even if nobody rang
 # At shutdown, sends already on their way to a platform get this long to be answered (a reply
 # counts as sent only once the platform said so); nothing new starts meanwhile.
@@ -147,6 +153,9 @@ class Outbox:
         self._windows: dict[str, SlidingWindow] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._busy: dict[str, asyncio.Task] = {}
+        # A store several workers share (PostgreSQL) has leases and a shared send log.
+        self.shared = bool(getattr(store, "shared", False))
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stopping = False  # set at shutdown: finish the call in flight, start no other
         self._delivering: set[asyncio.Task] = set()  # tasks inside a sender's deliver() now
         # Per destination, how many times its rows were read for sending (under its lock): a
@@ -217,11 +226,23 @@ class Outbox:
         if sender is None:
             return None  # another process (or a channel not running here) sends these
         async with self._lock(text):
+            if self.shared:
+                # Several workers on one database: one of them sends a destination's rows at a
+                # time, under a lease that runs out by itself if that worker dies mid-send; and
+                # rows read before the lease may have been sent by another worker since.
+                async with self.store.transaction() as tx:
+                    if not await tx.lease_destination(destination, self.owner, LEASE_SECONDS):
+                        return None  # another worker is sending them; it looks again after
+                known = None
             try:
                 return await self._send_rows(destination, text, sender, self._window(text, route), known)
             finally:
                 # Counted when done: a snapshot taken before now may hold rows sent since.
                 self._reads[text] = self._reads.get(text, 0) + 1
+                if self.shared:
+                    with contextlib.suppress(Exception):
+                        async with self.store.transaction() as tx:
+                            await tx.release_destination(destination, self.owner)
 
     async def _send_rows(
         self,
@@ -240,9 +261,9 @@ class Outbox:
         while pending and not self.stopping:
             batch = pending
             if window is not None:
-                room = window.room(self.clock())
+                room, wait = await self._room(destination, window, len(pending))
                 if room <= 0:
-                    return window.wait(self.clock())
+                    return wait
                 batch = pending[:room]
             try:
                 task = asyncio.current_task()
@@ -285,8 +306,26 @@ class Outbox:
             pending = [r for r in pending if not r.done]
         return None
 
+    async def _room(self, destination: Destination, window: SlidingWindow, wanted: int) -> tuple[int, float]:
+        """Sends allowed now under the destination's limit, and else the seconds to wait. With
+        several workers the sends are reserved in the shared log (the database's clock), so the
+        staff group's 20 a minute is 20 for all workers together; a reserved send that then
+        fails still counts (the limit errs on the safe side)."""
+        if not self.shared:
+            return window.room(self.clock()), window.wait(self.clock())
+        async with self.store.transaction() as tx:
+            granted = await tx.reserve_sends(
+                _limit_key(destination), wanted, window.limit, window.period.total_seconds()
+            )
+        return (int(granted), 0.0) if granted > 0 else (0, -granted)
+
     async def _mark_sent(self, row: OutboxRow) -> None:
-        await self.store.mark_sent(row.id, self.clock())
+        if self.shared:
+            async with self.store.transaction() as tx:
+                await tx.mark_sent(row.id, self.clock())
+                await tx.lease_destination(row.destination, self.owner, LEASE_SECONDS)
+        else:
+            await self.store.mark_sent(row.id, self.clock())
         metrics.sent(route_of(row.destination), _about(row.destination), row.kind)
 
     async def _postpone(self, row: OutboxRow, error: str, delay: timedelta) -> None:
@@ -361,6 +400,12 @@ def _refused(row: OutboxRow, error: str, *, retry: bool) -> None:
 def _about(destination: Destination):
     """The conversation a message is about, for its log line (a staff topic: the customer's)."""
     return destination.about if isinstance(destination, Staff) else destination
+
+
+def _limit_key(destination: Destination) -> Destination:
+    """What a shared limit counts: the whole staff desk (Telegram's 20 a minute is per group,
+    whichever topic), else the destination itself."""
+    return Staff() if isinstance(destination, Staff) else destination
 
 
 def _first_unsent(rows: Sequence[OutboxRow]) -> OutboxRow:

@@ -21,8 +21,8 @@ Several workers, one bot:
   first.
 - Outbox destinations are leased (`lease_destination`): one worker sends a destination's rows
   at a time, in order; a lease runs out by itself when its worker dies.
-- Sends to a rate-limited destination are logged in `send_log`, so a limit such as the staff
-  group's 20 a minute is counted across all workers (`sends_since`, `record_send`).
+- Sends to a rate-limited destination are reserved in `send_log` under an advisory lock, so a
+  limit such as the staff group's 20 a minute is counted across all workers (`reserve_sends`).
 - `singleton(name)` is a transaction-scoped advisory lock for jobs that must run once across
   workers (the daily purge).
 - After a commit that queued events or envelopes, NOTIFY wakes the other workers (`listen`).
@@ -67,6 +67,7 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 MIGRATION_LOCK = 0x71756F7465626F74  # "quotebot"
 CONVERSATION_SEED = 14
 DEFAULT_POOL = 10
+CLAIM_TRIES, CLAIM_PAUSE = 20, 0.05  # up to a second for another worker's turn to commit
 DEFAULT_SETTLE = 0.3  # seconds an ordered event waits after arriving, for a late earlier one
 CONNECT_TIMEOUT = 10.0  # seconds; a database that is not there is reported, not waited on forever
 CHANNEL = "quotebot"  # LISTEN/NOTIFY channel: "inbox" or "outbox"
@@ -145,6 +146,7 @@ class PostgresStore:
     """Open with `await PostgresStore.open(url)` (or `bot.store.open_store`); close with `close()`."""
 
     path = None  # no file
+    shared = True  # several workers may share this database (bot/app.py, bot/outbox.py ask)
 
     def __init__(self, pool: asyncpg.Pool, url: str, settle: float):
         self._pool = pool
@@ -220,6 +222,11 @@ class PostgresStore:
                         name,
                     )
 
+    async def mark_sent(self, outbox_id: int, now: datetime) -> None:
+        """A row went out: committed at once, on its own."""
+        async with self.transaction() as tx:
+            await tx.mark_sent(outbox_id, now)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
         """One unit of work: committed on a clean exit, rolled back on any exception."""
@@ -277,9 +284,15 @@ class PostgresTransaction:
         """The next event, with the conversation claimed until this transaction ends; None when
         none waits or another worker holds the conversation (it runs the rest after its turn)."""
         key = str(conversation)
-        if not await self._conn.fetchval(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended($1, $2))", key, CONVERSATION_SEED
-        ):
+        # Another worker's turn of this conversation holds it: wait for that turn's commit a
+        # little (turns take milliseconds), then leave it to that worker, which looks again.
+        for _ in range(CLAIM_TRIES):
+            if await self._conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock(hashtextextended($1, $2))", key, CONVERSATION_SEED
+            ):
+                break
+            await asyncio.sleep(CLAIM_PAUSE)
+        else:
             return None
         query = (
             # NULLS FIRST: as SQLite sorts them.
@@ -481,26 +494,31 @@ class PostgresTransaction:
             owner,
         )
 
-    async def sends_since(self, destination: Destination, seconds: float) -> list[float]:
-        """Ages (seconds ago, oldest first) of the sends to a destination within `seconds`."""
-        rows = await self._conn.fetch(
-            "SELECT extract(epoch FROM clock_timestamp() - at) AS age FROM send_log"
-            " WHERE destination = $1 AND at > clock_timestamp() - make_interval(secs => $2)"
-            " ORDER BY at",
-            destination_text(destination),
+    async def reserve_sends(self, destination: Destination, wanted: int, limit: int, seconds: float) -> float:
+        """Take up to `wanted` of the `limit` sends a destination has per `seconds`, counted over
+        every worker (the staff group's 20 a minute). Returns how many were granted, or when
+        none was, minus the seconds until the oldest counted send leaves the window."""
+        key = destination_text(destination)
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", key)
+        ages = await self._conn.fetch(
+            "SELECT extract(epoch FROM clock_timestamp() - at)::float8 AS age FROM send_log"
+            " WHERE destination = $1 AND at > clock_timestamp() - make_interval(secs => $2) ORDER BY at",
+            key,
             float(seconds),
         )
-        return [float(r["age"]) for r in rows]
-
-    async def record_send(self, destination: Destination, keep_seconds: float) -> None:
-        text = destination_text(destination)
-        await self._conn.execute("INSERT INTO send_log (destination) VALUES ($1)", text)
+        granted = min(wanted, limit - len(ages))
+        if granted <= 0:
+            return -max(float(seconds) - ages[0]["age"], 0.05)
+        await self._conn.execute(
+            "INSERT INTO send_log (destination) SELECT $1 FROM generate_series(1, $2)", key, granted
+        )
         await self._conn.execute(
             "DELETE FROM send_log WHERE destination = $1"
             " AND at < clock_timestamp() - make_interval(secs => $2)",
-            text,
-            float(keep_seconds),
+            key,
+            float(seconds),
         )
+        return granted
 
     async def singleton(self, name: str) -> bool:
         """True in one worker only until this transaction ends: for jobs that must run once."""
