@@ -172,9 +172,10 @@ class SqliteStore:
             return (await cursor.fetchone())[0]
 
     async def mark_sent(self, outbox_id: int, now: datetime) -> None:
-        """Committed before it returns (so before the destination's next row is sent), in the
-        next group: the marks of many sends and the turns ready meanwhile share one fsync."""
-        await self.unit(lambda tx: tx.mark_sent(outbox_id, now))
+        async with self._lock:  # one statement, committed by itself (autocommit)
+            await self._db.execute(
+                "UPDATE envelopes SET sent_at = ? WHERE id = ?", (utc_text(now), outbox_id)
+            )
 
     async def unit(self, work: Callable[[SqliteTransaction], Awaitable]):
         """`await work(tx)` as one unit of work, run whole in the database thread (one round trip
