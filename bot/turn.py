@@ -53,6 +53,22 @@ if TYPE_CHECKING:
     from bot.store import Transaction
 
 
+def parse_tap(token: str) -> tuple[str, str, str, str | None, int | None]:
+    """ "quote.channels.rakuten.1.v4" → ("quote", "channels", "rakuten", "1", 4): dialog, step,
+    option, the state a multi-select button sets ("1" tick, "0" untick) and the keyboard's
+    version; the last two are None on buttons without them."""
+    dialog, _, rest = token.partition(".")
+    step, _, rest = rest.partition(".")
+    option, *extra = rest.split(".")
+    version = None
+    if extra and extra[-1][:1] == "v" and extra[-1][1:].isdigit():
+        version = int(extra.pop()[1:])
+    target = extra.pop() if extra and extra[-1] in ("0", "1") else None
+    if extra:  # something no button of ours sends
+        return dialog, step, rest, None, None
+    return dialog, step, option, target, version
+
+
 class Turn:
     def __init__(
         self, setup: Resources, tx: Transaction, inbound: Inbound, state: dict | None, now: datetime
@@ -270,8 +286,7 @@ class Turn:
         if checklist is not None:  # a checklist item's tick (dialogs/incident.py owns the token)
             await toggle_checklist(self, *checklist)
             return
-        dialog_name, _, rest = token.partition(".")
-        step_id, _, option = rest.partition(".")
+        dialog_name, step_id, option, target, version = parse_tap(token)
         dialog = self.setup.dialogs.get(dialog_name)
         try:
             step = dialog.step(step_id) if dialog else None
@@ -282,16 +297,39 @@ class Turn:
             return
         here = current_step(self.dialog, self.slots)
         if step is None or dialog_name != self.dialog.name or here.id != step_id:
-            self.toast("common/stale_tap")
+            self.stale_tap()  # an older question's button
+            return
+        if not isinstance(step, Choose | MultiChoose | Menu):
+            self.stale_tap()  # data no button of this step sends (forged, or from an old version)
             return
         valid = self.options(step) + ((DONE,) if isinstance(step, MultiChoose) else ())
         if option not in valid:
-            self.toast("common/stale_tap")
+            self.stale_tap()
             return
         if isinstance(step, MultiChoose):
-            await self.multi(step, [option], edit=True)
+            if version != self.keyboard_version or (option != DONE and target is None):
+                # A keyboard that is not the current one (a double tap, an older copy): it
+                # changes nothing; the tapped message is brought up to date instead.
+                self.toast("common/stale_keyboard")
+                self.prompt(edit=True)
+                return
+            await self.multi_set(step, option, target == "1")
         else:
             await self.choose(step, option)
+
+    def stale_tap(self) -> None:
+        """A short notice and the question that is open now, never a silent change."""
+        self.toast("common/stale_tap")
+        self.prompt()
+
+    @property
+    def keyboard_version(self) -> int:
+        """Changes whenever a multi-select keyboard's ticks change or its question closes; its
+        buttons carry it, so a tap on any other copy of that keyboard is recognised."""
+        return self.state.get("keyboard", 0)
+
+    def _next_keyboard(self) -> None:
+        self.state["keyboard"] = self.keyboard_version + 1
 
     async def choose(self, step: Choose | Menu, option: str) -> None:
         if isinstance(step, Menu):
@@ -311,7 +349,7 @@ class Turn:
         await self.advance()
 
     async def multi(self, step: MultiChoose, chosen: list[str], *, edit: bool) -> None:
-        """Toggle each chosen option; "done" closes the question if enough are ticked."""
+        """Typed choices: toggle each chosen option; "done" closes the question if enough are ticked."""
         pending = self.form()["pending"].setdefault(step.id, [])
         for option in chosen:
             if option == DONE:
@@ -320,9 +358,28 @@ class Turn:
                 pending.remove(option)
             else:
                 pending.append(option)
+        if any(option != DONE for option in chosen):
+            self._next_keyboard()
         if DONE not in chosen:
             self.prompt(edit=edit)
             return
+        await self._close_multi(step, edit=edit)
+
+    async def multi_set(self, step: MultiChoose, option: str, ticked: bool) -> None:
+        """A tapped button of the current keyboard: set that option's tick (or close with "done")."""
+        if option == DONE:
+            await self._close_multi(step, edit=True)
+            return
+        pending = self.form()["pending"].setdefault(step.id, [])
+        if ticked and option not in pending:
+            pending.append(option)
+        elif not ticked and option in pending:
+            pending.remove(option)
+        self._next_keyboard()
+        self.prompt(edit=True)
+
+    async def _close_multi(self, step: MultiChoose, *, edit: bool) -> None:
+        pending = self.form()["pending"].setdefault(step.id, [])
         if len(pending) < step.min_selected:
             if edit:
                 self.toast(f"{self.dialog.name}/{step.id}_invalid", code="none_selected")
@@ -336,6 +393,7 @@ class Turn:
         order = self.options(step)
         self.slots[step.slot] = sorted(pending, key=order.index)
         self.form()["pending"].pop(step.id)
+        self._next_keyboard()  # the closed keyboard's buttons are old from now on
         await self.advance()
 
     # -- actions and flow --------------------------------------------------------------------------
@@ -415,9 +473,15 @@ class Turn:
         prefix = f"{self.dialog.name}.{step.id}."
         codes = self.options(step)
         if isinstance(step, MultiChoose):
-            ticked = self.form()["pending"].get(step.id, [])
-            boxes = self.button_options(tuple(Button(prefix + c, step.labels, c, c in ticked) for c in codes))
-            return (*boxes, Option(prefix + DONE, self.label("menu", DONE)))
+            # Each button sets a state ("tick rakuten", "untick own_ec") on this version of the keyboard.
+            ticked, v = self.form()["pending"].get(step.id, []), self.keyboard_version
+            boxes = self.button_options(
+                tuple(
+                    Button(f"{prefix}{c}.{0 if c in ticked else 1}.v{v}", step.labels, c, c in ticked)
+                    for c in codes
+                )
+            )
+            return (*boxes, Option(f"{prefix}{DONE}.v{v}", self.label("menu", DONE)))
         return tuple(Option(prefix + c, self._button_label(step, c)) for c in codes)
 
     def _button_label(self, step: Choose | MultiChoose | Menu, code: str, locale: str | None = None) -> str:

@@ -210,16 +210,115 @@ async def test_quote_restart_on_the_same_database_resumes(db, clock):
         await second.close()
 
 
-async def test_quote_stale_button_is_a_toast(chat):
-    """A button from an earlier question answers with a toast and changes nothing."""
+async def test_quote_stale_button_is_a_notice_and_the_open_question(chat):
+    """A button from an earlier question changes nothing: a notice, and the question open now."""
     await chat.user("/quote")
     await chat.user("3億")
     industry = chat.token("retail")
     await chat.tap("retail")
-    await chat.tap_token(industry)
-    assert chat.replies == [] and chat.outcome.notice
+    await chat.tap_token(industry.replace("retail", "wholesale"))
+    chat.expect("quote/channels")
+    assert chat.outcome.notice == "このボタンは前の質問のものです。最新のメッセージからお答えください。"
+    assert not chat.replies[0].replaces  # a new message: the tapped one is an older question
     await chat.tap("rakuten")
     chat.expect("quote/channels")
+    await chat.tap("done")
+    assert "小売業" in chat.text and "卸売業" not in chat.text
+
+
+async def channels_open(chat) -> None:
+    await chat.user("/quote")
+    await chat.user("3億")
+    await chat.tap("retail")
+    chat.expect("quote/channels")
+
+
+def ticks(reply) -> list[str]:
+    return [o.token.split(".")[2] for o in reply.choices if o.label.startswith("✅")]
+
+
+async def test_quote_channel_buttons_set_a_state_and_carry_the_keyboard_version(chat):
+    """'quote.channels.rakuten.1.v0' ticks 楽天市場 on keyboard 0; the edit shows keyboard 1
+    with 'rakuten.0.v1' (untick) under the ticked button."""
+    await channels_open(chat)
+    assert chat.token("rakuten") == "quote.channels.rakuten.1.v0"
+    assert chat.token("done") == "quote.channels.done.v0"
+    await chat.tap("rakuten")
+    (edit,) = chat.replies
+    assert edit.replaces and ticks(edit) == ["rakuten"]
+    assert chat.token("rakuten") == "quote.channels.rakuten.0.v1"
+    await chat.tap("rakuten")  # untick, from the current keyboard
+    assert ticks(chat.replies[0]) == [] and chat.token("rakuten") == "quote.channels.rakuten.1.v2"
+
+
+async def test_quote_double_tap_keeps_the_tick_and_says_so(chat):
+    """Two taps from one keyboard (the second before the edit arrived): the second changes
+    nothing, gets a notice, and the tapped message is brought up to date (ticked)."""
+    await channels_open(chat)
+    token = chat.token("rakuten")
+    await chat.tap_token(token)
+    await chat.tap_token(token)
+    (edit,) = chat.replies
+    assert edit.replaces and ticks(edit) == ["rakuten"]
+    assert chat.outcome.notice == "表示が古いボタンでした。何も変えずに、今の状態を表示しました。"
+    await chat.tap("done")
+    assert "楽天市場" in chat.text
+
+
+async def test_quote_done_on_an_old_keyboard_does_not_finish(chat):
+    """完了 pressed on a keyboard that shows another state than the current one: no quote is
+    made from what the merchant did not see; they get the current keyboard."""
+    await channels_open(chat)
+    old_done = chat.token("done")
+    await chat.tap("rakuten")
+    await chat.tap("own_ec")
+    await chat.tap_token(old_done)
+    chat.expect("quote/channels")
+    assert chat.replies[0].replaces and ticks(chat.replies[0]) == ["rakuten", "own_ec"]
+    assert chat.outcome.notice.startswith("表示が古いボタン")
+    await chat.tap("done")
+    assert "楽天市場・自社ECサイト" in chat.text
+
+
+async def test_quote_unversioned_or_forged_channel_data_changes_nothing(chat):
+    """Data no current button sends (an old client's 'quote.channels.rakuten', a forged target,
+    extra parts) is a notice and the current keyboard, never a tick."""
+    await channels_open(chat)
+    for data in (
+        "quote.channels.rakuten",
+        "quote.channels.rakuten.7.v0",
+        "quote.channels.rakuten.1.v9",
+        "quote.channels.rakuten.1.v0.x",
+        "quote.channels.nosuch.1.v0",
+    ):
+        await chat.tap_token(data)
+        assert chat.keys == ["quote/channels"] and ticks(chat.replies[0]) == [], data
+        assert chat.outcome.notice, data
+
+
+async def test_quote_forged_data_on_the_revenue_question_gets_its_reprompt(chat):
+    """'quote.revenue.x' while the revenue question is open (no buttons there): the question again
+    with a notice, no exception (it was 'Ask' object has no attribute 'options')."""
+    await chat.user("/quote")
+    chat.expect("quote/revenue")
+    for data in ("quote.revenue.x", "quote.revenue", "quote.revenue.x.1.v0", "quote", "", "...."):
+        await chat.tap_token(data)
+        assert chat.keys == ["quote/revenue"], data
+        assert chat.outcome.notice and "common/error" not in chat.keys
+    await chat.user("3億")
+    chat.expect("quote/industry")
+
+
+async def test_quote_change_channels_makes_older_keyboards_stale(chat):
+    """After 完了 the old keyboard's version is past: a tap on it later changes nothing."""
+    await channels_open(chat)
+    await chat.tap("rakuten")
+    old = chat.token("own_ec")
+    await chat.tap("done")
+    await chat.tap("change_channels")
+    chat.expect("quote/channels")
+    await chat.tap_token(old)
+    assert ticks(chat.replies[0]) == ["rakuten"] and chat.outcome.notice.startswith("表示が古いボタン")
 
 
 async def test_quote_myquotes_lists_saved_quotes(chat):

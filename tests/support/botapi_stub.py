@@ -192,6 +192,17 @@ class BotApiStub:
         with self._cond:
             return copy.deepcopy(self._world.chat(chat_id).messages[message_id])
 
+    def button(self, chat_id: int, message_id: int, data: str) -> str:
+        """The callback data of the button under the message (as it is now) that is ``data`` or
+        starts with ``data + "."`` (a multi-select button also carries its state and version)."""
+        with self._cond:
+            markup = self._world.chat(chat_id).messages[message_id].get("reply_markup") or {}
+        shown = [b.get("callback_data", "") for row in markup.get("inline_keyboard", []) for b in row]
+        found = [d for d in shown if d == data or d.startswith(data + ".")]
+        if not found:
+            raise AssertionError(f"no button {data!r} under message {message_id}: {shown}")
+        return found[0]
+
     def topics(self, chat_id: int) -> dict[int, dict]:
         """Forum topics by message_thread_id, each with name, icon_color and closed."""
         with self._cond:

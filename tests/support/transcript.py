@@ -19,6 +19,7 @@ from bot.app import App, open_app
 from bot.markup import to_plain
 from bot.messages import Envelope, Inbound, Key, Notice, Reply
 from bot.outbox import OutboxRow
+from bot.turn import parse_tap
 from rates.coverage import JST
 
 # Sunday 22 November 2026, 10:00 JST: "today" in every transcript unless a test moves it.
@@ -112,7 +113,7 @@ class Chat:
     def token(self, option: str) -> str:
         for reply in reversed(self.history):
             for button in reply.buttons:
-                if button.token.endswith("." + option):
+                if button.token.endswith("." + option) or parse_tap(button.token)[2] == option:
                     return button.token
         shown = [o.token for r in self.history[-3:] for o in r.buttons]
         raise AssertionError(f"no button {option!r} among {shown}")

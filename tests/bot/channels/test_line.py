@@ -14,6 +14,7 @@ from bot.channels.line import CHANNEL, LineChannel, LineSettings, line_settings,
 from bot.messages import Envelope, Key, Reply
 from bot.records import RecordFiles
 from bot.settings import ConfigError
+from bot.turn import parse_tap
 from tests.support.line_stub import LineApiStub
 from tests.support.transcript import Clock, open_chat_app
 
@@ -60,7 +61,7 @@ class Line:
 
     def token(self, ending: str) -> str:
         tokens = self.last_tokens()
-        found = [t for t in tokens if t.endswith("." + ending)]
+        found = [t for t in tokens if t.endswith("." + ending) or parse_tap(t)[2] == ending]
         assert found, f"no button .{ending} among {tokens}"
         return found[0]
 

@@ -33,6 +33,7 @@ class Bot:
 
     async def tap(self, data: str) -> None:
         message_id = self.stub.sent(USER)[-1].message_id
+        data = self.stub.button(USER, message_id, data)  # as the keyboard now shows it
         await deliver(self.application, self.stub, self.stub.push_callback(USER, message_id, data))
         await self.worker.drain()
 

@@ -46,6 +46,7 @@ async def say(telegram, stub, text, **sender):
 async def tap(telegram, stub, data, message_id=None):
     """Press the button `data` under `message_id` (by default the latest message to the user)."""
     message_id = message_id or stub.sent(USER)[-1].message_id
+    data = stub.button(USER, message_id, data)  # as the keyboard now shows it
     await deliver(telegram, stub, stub.push_callback(USER, message_id, data))
 
 

@@ -30,6 +30,7 @@ async def say(telegram, stub, text, **kwargs):
 
 async def tap(telegram, stub, data, message_id=None):
     message_id = message_id or stub.sent(USER)[-1].message_id
+    data = stub.button(USER, message_id, data)  # as the keyboard now shows it
     await deliver(telegram, stub, stub.push_callback(USER, message_id, data))
 
 

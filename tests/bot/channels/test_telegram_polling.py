@@ -61,9 +61,13 @@ def test_telegram_polling_quote_survives_a_kill_and_a_redelivery(stub, db):
 
     restarted = start_bot(stub, db)
     try:
-        stub.push_callback(USER, channels.message_id, "quote.channels.rakuten")
+        stub.push_callback(
+            USER, channels.message_id, stub.button(USER, channels.message_id, "quote.channels.rakuten")
+        )
         stub.wait_for(lambda s: "✅" in str(s.message(USER, channels.message_id)["reply_markup"]), timeout=20)
-        stub.push_callback(USER, channels.message_id, "quote.channels.done")
+        stub.push_callback(
+            USER, channels.message_id, stub.button(USER, channels.message_id, "quote.channels.done")
+        )
         result = stub.wait_for_sent(USER, 6)
         joined = "\n".join(s.text for s in result)
         assert "月額 <b>3,500円</b>" in joined and "月額 <b>7,500円</b>" in joined
