@@ -259,11 +259,23 @@ async def turn(app: App, event: Inbound) -> Outcome:
     return Outcome(tuple(replies.by_conversation.get(event.conversation, [])[before:]))
 
 
+def shown_token(outcome: Outcome, token: str) -> str:
+    """The button as the last replies show it: a multi-select button also carries the state it
+    sets and the keyboard's version ("quote.channels.rakuten" → "quote.channels.rakuten.1.v0")."""
+    for reply in reversed(outcome.replies):
+        for option in reply.buttons:
+            if option.token == token or option.token.startswith(token + "."):
+                return option.token
+    return token
+
+
 async def quote_conversation(app: App, conversation: str, latencies: list[float] | None = None) -> Outcome:
     """One whole quote conversation; each turn's seconds (accept to sent) go into `latencies`."""
     clock = time.perf_counter
     outcome = None
     for kind, text in QUOTE_TURNS:
+        if kind == "tap" and outcome is not None:
+            text = shown_token(outcome, text)
         start = clock()
         outcome = await turn(app, inbound(conversation, kind, text))
         if latencies is not None:

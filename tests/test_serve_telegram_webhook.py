@@ -171,9 +171,13 @@ def test_serve_webhook_quote_secret_duplicates_health_and_metrics(stub, db, log)
         stub.wait_until_confirmed(revenue)
         stub.push_callback(USER, industry.message_id, "quote.industry.retail")
         channels = stub.wait_for_sent(USER, 4)[-1]
-        stub.push_callback(USER, channels.message_id, "quote.channels.rakuten")
+        stub.push_callback(
+            USER, channels.message_id, stub.button(USER, channels.message_id, "quote.channels.rakuten")
+        )
         stub.wait_for(lambda s: "✅" in str(s.message(USER, channels.message_id)["reply_markup"]), timeout=20)
-        stub.push_callback(USER, channels.message_id, "quote.channels.done")
+        stub.push_callback(
+            USER, channels.message_id, stub.button(USER, channels.message_id, "quote.channels.done")
+        )
         stub.wait_for_sent(USER, 6, timeout=20)
         result = "\n".join(texts(stub, USER))
         assert "月額 <b>3,500円</b>" in result and "月額 <b>7,500円</b>" in result
