@@ -153,7 +153,7 @@ class QuoteBot:
     async def channel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         query = update.callback_query
         await query.answer()
-        code = query.data.rpartition(".")[2]
+        code = query.data.split(".")[2]  # quotebot's buttons also carry a state and a version
         ticked = context.chat_data.setdefault("ticked", [])
         if code in ticked:
             ticked.remove(code)
@@ -231,7 +231,7 @@ def build_baseline(
                 REVENUE: [MessageHandler(filters.TEXT & ~filters.COMMAND, bot.revenue)],
                 INDUSTRY: [CallbackQueryHandler(bot.industry, pattern=r"^quote\.industry\.")],
                 CHANNEL: [
-                    CallbackQueryHandler(bot.done, pattern=r"^quote\.channels\.done$"),
+                    CallbackQueryHandler(bot.done, pattern=r"^quote\.channels\.done(\.v\d+)?$"),
                     CallbackQueryHandler(bot.channel, pattern=r"^quote\.channels\."),
                 ],
                 MENU: [],

@@ -34,8 +34,10 @@ QUOTE_TURNS: tuple[tuple[str, str], ...] = (
     ("text", "/quote"),
     ("text", "3億"),
     ("tap", "quote.industry.retail"),
-    ("tap", "quote.channels.rakuten"),
-    ("tap", "quote.channels.done"),
+    # A multi-select button sets a state on one version of the keyboard: tick on keyboard 0,
+    # then 完了 on keyboard 1, as a fresh conversation shows them.
+    ("tap", "quote.channels.rakuten.1.v0"),
+    ("tap", "quote.channels.done.v1"),
 )
 # The same conversation typed, as some users do (labels and 完了 instead of buttons).
 QUOTE_TEXTS: tuple[str, ...] = ("/quote", "3億", "小売業", "楽天市場", "完了")
@@ -261,10 +263,11 @@ async def turn(app: App, event: Inbound) -> Outcome:
 
 def shown_token(outcome: Outcome, token: str) -> str:
     """The button as the last replies show it: a multi-select button also carries the state it
-    sets and the keyboard's version ("quote.channels.rakuten" → "quote.channels.rakuten.1.v0")."""
+    sets and the keyboard's version, which differ in a conversation filled in bulk."""
+    button = ".".join(token.split(".")[:3])  # dialog, step, option
     for reply in reversed(outcome.replies):
         for option in reply.buttons:
-            if option.token == token or option.token.startswith(token + "."):
+            if option.token == button or option.token.startswith(button + "."):
                 return option.token
     return token
 

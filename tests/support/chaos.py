@@ -310,6 +310,7 @@ class Merchant:
                 return False
             for message in self.view.delivered[self.since :]:
                 message.claimed = True
+            self._fair("revenue")  # the reprompt repeats the question, by design
             return True
         if name == "revenue":
             found = self._new(lambda m: any(b.startswith("quote.industry.") for b in m.buttons))
@@ -325,6 +326,7 @@ class Merchant:
                 return False
             for message in self.view.delivered[self.since :]:
                 message.claimed = True  # "the current state" shown again is expected here
+            self._fair("channels")
             return True
         if name.startswith("tick:"):
             if not self._answered(now):
@@ -339,7 +341,7 @@ class Merchant:
             token = _token_for(tuple(current[1]), f"quote.channels.{name.partition(':')[2]}")
             if token and current[1][token].startswith("✅"):
                 return True
-            if len(self.queries) == 2:  # the second tap of a double tap undid the first:
+            if len(self.queries) == 2 and now > self.deadline:  # the second tap undid the first:
                 self.run.counts["stale_changes"] += 1  # the merchant sees it and taps again
                 self.run.stale.append(f"chat {self.chat}: double tap on {name} undid it")
                 self.act(now)
@@ -354,6 +356,12 @@ class Merchant:
             self._new(lambda m: any(b.startswith("quote.next.") for b in m.buttons), "next")
             return True
         raise ValueError(name)
+
+    def _fair(self, prompt: str) -> None:
+        """Copies of this prompt are answers to a probe (the open question shown again)."""
+        for message in self.view.delivered:
+            if message.message_id == self.messages.get(prompt):
+                self.fair.add((message.text, message.buttons))
 
     def _remember(self, prompt: str, message: Delivered | None) -> bool:
         if message is None:
@@ -654,7 +662,7 @@ def report(run: ChaosRun) -> str:
     lines = [head, counts]
     for title, items in (("stale, wrong or twice", run.stale), ("silences", run.silences)):
         if items:
-            lines.append(f"{title} ({len(items)}):\n  " + "\n  ".join(items[:15]))
+            lines.append(f"{title} ({len(items)}):\n  " + "\n  ".join(items[:40]))
     return "\n".join(lines)
 
 
