@@ -236,6 +236,8 @@ class Merchant:
     def tap(self, prompt: str, prefix: str, *, times: int = 1) -> None:
         """Tap the button under the message as it is now; several times from one snapshot."""
         message_id = self.messages[prompt]
+        if prompt == "channels" and (newest := self._current_channels()) is not None:
+            message_id = self.messages[prompt] = newest[0]  # the keyboard shown last
         shown = _buttons(self.run.stub.message(self.chat, message_id).get("reply_markup"))
         data = _token_for(shown, prefix) or prefix  # a vanished button: what the old one said
         for _ in range(times):
@@ -606,7 +608,8 @@ class ChaosRun:
                 if len(same) < 2 or not extra:
                     continue
                 # One copy too many where a send's outcome was unknown: the case that cannot be ruled out.
-                ambiguous = len(extra) == 1 and any(self._unknown_outcome(x) for x in same[:-1])
+                # (each send of unknown outcome may be repeated once, and no more).
+                ambiguous = len(extra) <= sum(self._unknown_outcome(x) for x in same)
                 kind = "duplicates_ambiguous" if ambiguous else "duplicates"
                 self.counts[kind] += len(extra)
                 faults = [x.fault for x in same]
