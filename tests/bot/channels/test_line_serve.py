@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from bot.turn import parse_tap
 from tests.bot.test_web import free_port, wait_listening
 from tests.support.botapi_stub import BotApiStub
 from tests.support.line_stub import LineApiStub
@@ -83,7 +84,9 @@ class Serve:
         return []
 
     def tap(self, ending: str, count: int = 1) -> list:
-        token = next((t for t in self.tokens() if t.endswith("." + ending)), None)
+        token = next(
+            (t for t in self.tokens() if t.endswith("." + ending) or parse_tap(t)[2] == ending), None
+        )
         assert token, f"no button .{ending} among {self.tokens()}"
         return self.send(self.line.postback(USER, token), count)
 
