@@ -211,6 +211,10 @@ class ChecklistItem:
     overdue: bool = False
 
 
+# Items whose words already hold another item: the incident-desk item names IPA's desk too.
+_SAYS_ALSO: dict[str, tuple[str, ...]] = {"consult_incident_desk": ("ipa_consult",)}
+
+
 def checklist(
     facts: IncidentFacts,
     det: PpcDetermination,
@@ -221,7 +225,10 @@ def checklist(
     items: list[ChecklistItem] = []
 
     def add(item_id: str, due: date | None = None, hedged: bool = False, overdue: bool = False) -> None:
-        items.append(ChecklistItem(item_id, due, hedged, overdue))
+        said = {i.id for i in items}
+        said |= {inner for i in items for inner in _SAYS_ALSO.get(i.id, ())}
+        if item_id not in said:  # each task once, the first wording kept
+            items.append(ChecklistItem(item_id, due, hedged, overdue))
 
     kind, insurance = facts.kind, facts.insurance
     card = is_card_case(facts)

@@ -323,6 +323,14 @@ async def test_incident_missent_to_few_names_only_needs_no_report(chat, lang):
     assert pick(lang, "削除をお願いし", "ask them to delete it") in said(chat, "incident/actions")
 
 
+async def test_incident_without_deadlines_has_no_empty_dates_heading(chat, lang):
+    """No report duty and no insurer: nothing is due, so no dates heading; the found-out day stays."""
+    await report(chat, lang, kind="other", when="earlier_today", data=("trade_secrets",))
+    lines = said(chat, "incident/assessment").splitlines()
+    assert pick(lang, "期限", "Dates") not in lines
+    assert any(line.startswith(pick(lang, "気づいた日: ", "Found out: ")) for line in lines)
+
+
 async def test_incident_lost_device_transcript(chat, lang):
     """A lost laptop: theft not excluded, so advised, 11/23〜11/25 and 12/20 (1/19); report to the police."""
     await report(chat, lang, kind="lost_device", data=("names_contacts",), insurance="other")
@@ -926,18 +934,18 @@ PSP = f"ck.{REF}.card_tell_psp"
 async def test_incident_checklist_tap_ticks_and_unticks_in_place(app, chat, lang):
     """Tapping an item edits the checklist in place with ✅; tapping it again takes the ✅ away."""
     await report(chat, lang)
-    assert said(chat, "incident/checklist").count("⬜") == 9
+    assert said(chat, "incident/checklist").count("⬜") == 8
     await chat.tap_token(PSP + ".1")
     chat.expect("incident/checklist")
     assert chat.replies[0].replaces
     assert label_of(chat, PSP) == pick(lang, "✅ 決済代行会社へ連絡", "✅ Tell payment provider")
-    assert chat.text.count("⬜") == 8
+    assert chat.text.count("⬜") == 7
     (record,) = await saved(app)
     first = record["checklist"][0]
     assert (first["id"], first["done"]) == ("card_tell_psp", True)
     await chat.tap_token(PSP + ".0")
     assert chat.replies[0].replaces and not label_of(chat, PSP).startswith("✅")
-    assert chat.text.count("⬜") == 9
+    assert chat.text.count("⬜") == 8
 
 
 async def test_incident_checklist_double_tap_does_not_undo_itself(app, chat):

@@ -1107,6 +1107,15 @@ def test_incident_checklist_follows_the_urgency_order(f):
     assert ("ppc_final" in ids) is (dl.final_due is not None)
 
 
+@pytest.mark.parametrize("kind", ["ransomware", "unauthorized_access", "card_leak"])
+def test_incident_checklist_names_ipa_once(kind):
+    """Uninsured: the incident-desk item already names IPA, so no second "consult IPA" item."""
+    ids = [i.id for i in _checklist(facts(kind=kind, insurance="none"))]
+    assert "consult_incident_desk" in ids
+    assert "ipa_consult" not in ids
+    assert len(ids) == len(set(ids))
+
+
 def test_incident_checklist_rejects_mismatched_deadlines():
     """Deadlines computed for a different incident cannot make a checklist."""
     reportable = facts(**SENSITIVE)
