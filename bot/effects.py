@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.context import TurnContext as Turn
+from bot.handoff import to_topic
 from bot.markup import to_plain
 from bot.messages import Document, Envelope, Reply, Staff
 from dialogs.incident import checklist_buttons, today_jst
@@ -45,6 +46,8 @@ async def notify_staff(turn: Turn, key: str, params: dict) -> dict[str, Any]:
     who = {"user_name": turn.inbound.user_name, "channel": turn.inbound.channel}
     text = turn.setup.staff_text(key, **{**turn.step_results, **who, **params})
     await turn.enqueue(Envelope(Staff(), Reply(key, text), kind="alert"))
+    if turn.state.get("handoff"):  # with staff: the people on the ticket see it in its topic too
+        await to_topic(turn, Reply(key, text))
     return {"staff_notified": True}
 
 

@@ -253,7 +253,8 @@ class Engine:
 
     async def _remember(self, tx: Transaction, turn: Turn) -> None:
         """The last messages, for the header of a ticket if the user later asks for a person."""
-        lines = [("user", turn.inbound.text)] if turn.inbound.kind == "text" else []
+        said = turn.heard or turn.inbound.text  # a typed button number as the label it stood for
+        lines = [("user", said)] if turn.inbound.kind == "text" else []
         lines += [("bot", to_plain(reply.text)[:200]) for reply in turn.replies]
         await tx.note_transcript(turn.inbound.conversation, lines, turn.now)
 

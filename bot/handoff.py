@@ -82,7 +82,7 @@ async def header(turn: Turn) -> str:
         channel=turn.inbound.channel,
         quote=quotes[0] if quotes else None,
         incident=await _open_incident(turn),
-        transcript=await turn.tx.transcript(conversation, limit=10),
+        transcript=await turn.tx.transcript(conversation, limit=6),
     )
 
 

@@ -6,6 +6,8 @@ slots (dialogs/forms.py), never stored.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +71,9 @@ def parse_tap(token: str) -> tuple[str, str, str, str | None, int | None]:
     return dialog, step, option, target, version
 
 
+_NUMBERS = re.compile(r"\s*\d+(?:[\s,、，/／;；・]+\d+)*\s*")
+
+
 class Turn:
     def __init__(
         self, setup: Resources, tx: Transaction, inbound: Inbound, state: dict | None, now: datetime
@@ -85,6 +90,7 @@ class Turn:
         self.attachments: list = []  # files to send after the messages of the same step
         self.step_results: dict[str, Any] = {}  # what earlier effects of the same step returned
         self.answered: list[str] = []  # slots answered in this turn (a prompt may echo them)
+        self.heard: str | None = None  # the labels a typed number stood for (the transcript's line)
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -164,10 +170,15 @@ class Turn:
     # -- entry -------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        kind, text = self.inbound.kind, self.inbound.text
         if self.state.get("handoff"):
             await self.with_staff()
             return
+        await self.respond()
+
+    async def respond(self) -> None:
+        """The bot's own answer to the event (no person owns the conversation, or the incident
+        help runs alongside one)."""
+        kind, text = self.inbound.kind, self.inbound.text
         if kind == "tap" and text == handoff.BACK:
             await handoff.leave(self, by="user")
         elif kind == "tap":
@@ -194,15 +205,30 @@ class Turn:
                 await self.on_text(text)
 
     async def with_staff(self) -> None:
-        """A person owns the conversation: relay, except /bot and the incident words."""
+        """A person owns the conversation: relay, except /bot and the incident words.
+
+        Incident words (or /incident) keep the ticket and the relay: the incident help runs
+        alongside (state["handoff"]["incident"]) while the report is being answered. Each typed
+        message is still relayed to the user's topic and answered by the dialog; the record's
+        staff notices go to the topic too (bot/effects.py). Once the report's questions are
+        answered, or the user leaves the incident dialog, the quiet relay resumes."""
         kind, text = self.inbound.kind, self.inbound.text
         typed = kind in ("text", "command")  # a platform's command button is the command typed
         command = parse_command(text)[0] if typed and text.strip().startswith("/") else None
+        ticket = self.state["handoff"]
+        alongside = ticket.get("incident") and self.state["active"] == INCIDENT
+        if not alongside:
+            ticket.pop("incident", None)
+        answering = alongside and not is_finished(self.dialog, self.slots)
         if (kind == "tap" and text == handoff.BACK) or command == "bot":
             await handoff.leave(self, by="user")
+        elif alongside and (kind == "tap" or (answering and typed)):
+            if kind == "text" and command is None:
+                await handoff.relay_from_user(self, acknowledge=False)  # staff keep seeing it
+            await self.respond()
         elif command == "incident" or (kind == "text" and read_intent(text) == INCIDENT):
             await handoff.relay_from_user(self, acknowledge=False)  # staff see it; the ticket stays open
-            self.state.pop("handoff")
+            ticket["incident"] = True
             await self.goto("incident")
         elif kind == "wake":
             self.say("handoff/still_with_staff", actions=handoff.back_button(self))
@@ -261,6 +287,7 @@ class Turn:
             if chosen is None:
                 self.say(f"{name}_invalid", code="unknown", choices=self.buttons(step))
                 return
+            self._hear_numbers(text, step, chosen)
             await self.multi(step, chosen, edit=False)
             return
         chosen = match_option(text, self._option_labels(step, codes))
@@ -279,7 +306,19 @@ class Turn:
             else:
                 self.say(f"{name}_invalid", choices=self.buttons(step))
             return
+        self._hear_numbers(text, step, [chosen])
         await self.choose(step, chosen)
+
+    def _hear_numbers(self, text: str, step: Choose | MultiChoose | Menu, chosen: list[str]) -> None:
+        """Typed button numbers ("2", "1 3") are kept in the transcript as the labels they stood
+        for: staff reading a ticket's header never saw the numbered list."""
+        if not _NUMBERS.fullmatch(unicodedata.normalize("NFKC", text)):
+            return
+        labels = [
+            self.label("menu", DONE) if code == DONE else self._button_label(step, code, self.lang)
+            for code in chosen
+        ]
+        self.heard = ", ".join(to_plain(label) for label in labels)
 
     async def on_tap(self, token: str) -> None:
         checklist = parse_checklist_token(token)

@@ -291,12 +291,19 @@ async def test_handoff_no_answer_is_told_kindly_and_cancelled_by_an_answer(runni
 
 
 async def test_handoff_incident_words_still_work_with_staff(running, stub, weekday):
-    """While with staff, 漏えい starts the incident dialog at once (and staff see the message)."""
+    """While with staff, 漏えい starts the incident dialog at once; the ticket and the relay stay:
+    staff see the message, that a report was opened, and what the user writes next."""
     bot = await running()
     await bot.user("/staff")
     await bot.user("カード情報が漏えいしたかも")
     assert "0120-258-189" in "\n".join(bot.to_user()[-2:])
-    assert bot.in_topic()[-1] == "カード情報が漏えいしたかも"
+    message, opened = bot.in_topic()[-2:]
+    assert message == "カード情報が漏えいしたかも"
+    assert "事故の報告が始まりました" in opened and "I-20261124-0001" in opened
+    await bot.user("どうすればいいですか")  # an answer the dialog does not take: relayed and answered
+    assert bot.in_topic()[-1] == "どうすればいいですか"
+    await bot.user("/bot")  # the ticket was still open: /bot hands the conversation back
+    assert bot.in_topic()[-1] == "利用者がボットに戻りました。このチケットは終了です。"
 
 
 async def test_handoff_staff_group_limit_holds_back_only_staff_rows(running, stub, weekday):
