@@ -24,10 +24,6 @@ from bot.messages import Forward, Inbound, Key, Notice, Reply
 from bot.outbox import OutboxRow
 
 LEAVE = ("/exit", "/quit", "exit", "quit", "終了")  # what ends a console session (Ctrl-C or Ctrl-D too)
-HOW_TO_LEAVE = (
-    "（終了は /exit・quit・終了 か Ctrl-C、チェックリストは #番号 で✅）"
-    "(leave: /exit, quit, 終了 or Ctrl-C; tick checklist item N: #N)"
-)
 _TICK = re.compile(r"^[#＃]\s*([0-9０-９]+)$")
 
 
@@ -93,7 +89,9 @@ async def run_console(
         await engine.settle([key])
 
     if interactive:  # pick up where the last session left off, and say how to leave
-        print(HOW_TO_LEAVE, file=stdout, flush=True)
+        # Both languages: the conversation's own is not known before its first turn.
+        hint = "\n".join(engine.texts.render(lang, "console/how_to_leave") for lang in ("ja", "en"))
+        print(hint, file=stdout, flush=True)
         await say("wake")
     while True:
         if interactive:
