@@ -22,7 +22,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.markup import to_plain
+from bot.markup import split_lines, to_plain
 from dialogs.steps import MultiChoose
 
 MAX_MESSAGES = 5  # per reply or push call
@@ -98,22 +98,9 @@ def postback(token: str, label: str, shown: str) -> dict:
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Text over LINE's limit, cut at line ends (our templates never come near it)."""
-    chunks, current = [], ""
-    for line in text.split("\n"):
-        candidate = f"{current}\n{line}" if current else line
-        if line_length(candidate) <= limit:
-            current = candidate
-            continue
-        if current:
-            chunks.append(current)
-        while line_length(line) > limit:
-            chunks.append(line[: limit // 2])
-            line = line[limit // 2 :]
-        current = line
-    if current.strip():
-        chunks.append(current)
-    return chunks
+    """Text over LINE's limit, cut at line ends (our templates never come near it). LINE counts
+    UTF-16 units, so an over-long line is cut every limit/2 characters; a blank tail is dropped."""
+    return split_lines(text, limit, measure=line_length, hard_cut=limit // 2, keep_last=str.strip)
 
 
 def render(card: Card, short: Mapping[str, str], multi: Collection[str] = ()) -> list[dict]:

@@ -18,6 +18,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
+from bot.markup import split_lines
 from bot.messages import Forward, Key, Notice, Reply
 from bot.outbox import GiveUp, OutboxRow, RetryLater
 
@@ -47,21 +48,7 @@ def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str
     that, which our templates never make, is cut where it must be)."""
     if len(text) <= limit:
         return [text]
-    chunks, current = [], ""
-    for paragraph in text.split("\n"):
-        candidate = f"{current}\n{paragraph}" if current else paragraph
-        if len(candidate) <= limit:
-            current = candidate
-            continue
-        if current:
-            chunks.append(current)
-        while len(paragraph) > limit:
-            chunks.append(paragraph[:limit])
-            paragraph = paragraph[limit:]
-        current = paragraph
-    if current:
-        chunks.append(current)
-    return chunks
+    return split_lines(text, limit)
 
 
 def _seconds(value) -> float:
