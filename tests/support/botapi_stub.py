@@ -110,8 +110,18 @@ class _Pending:
 class BotApiStub:
     """Serves the Bot API on 127.0.0.1 from a background thread; one lock guards all state."""
 
-    def __init__(self, token: str = "123:ABC", *, max_poll_wait: float = 5.0, faults: Faults | None = None):
+    def __init__(
+        self,
+        token: str = "123:ABC",
+        *,
+        max_poll_wait: float = 5.0,
+        faults: Faults | None = None,
+        webhook_delivery: bool = True,
+    ):
         self.token, self.max_poll_wait = token, max_poll_wait
+        # False: setWebhook is recorded but nothing is POSTed; the test posts each update to
+        # the worker it chooses (several `quotebot serve` processes behind one address).
+        self.webhook_delivery = webhook_delivery
         self.faults = faults  # None: every call is answered at once and truthfully
         self._fault_counts: dict[tuple[str, object], int] = {}
         self._polls = 0
@@ -569,7 +579,7 @@ class BotApiStub:
         self.webhook = {"url": url, "secret_token": secret, "allowed_updates": p.get("allowed_updates")}
         for pending in self._pending:
             pending.delivered = False
-        if self._deliverer is None:
+        if self._deliverer is None and self.webhook_delivery:
             self._deliverer = threading.Thread(target=self._deliver_forever, daemon=True)
             self._deliverer.start()
         return True
