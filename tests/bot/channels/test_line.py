@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.channels.line import CHANNEL, LineChannel, LineSettings, line_settings, retry_key
-from bot.messages import Envelope, Key, Reply
+from bot.messages import Document, Envelope, Key, Reply
 from bot.records import RecordFiles
 from bot.settings import ConfigError
 from bot.turn import parse_tap
@@ -338,3 +338,39 @@ async def test_line_a_reply_that_failed_before_line_got_it_is_sent_on_retry(line
     await _retry_now(line)
     await line.app.engine.outbox.drain()
     assert [d.via for d in stub.delivered(USER)] == ["reply"]
+
+
+async def test_line_record_link_sent_by_one_worker_opens_on_another(line, stub, tmp_path):
+    """Several workers: the click may reach a worker that has no file. It serves the document
+    from the outbox row the token names; a forged or expired token still gets 404 / 410."""
+    record = Document("incident-I-1.txt", "事故の記録 I-1\n漏えい: 120件".encode())
+    await line.app.engine.post([Envelope(KEY, Reply("k", "記録です", document=record), kind="reminder")])
+    await line.app.engine.outbox.drain()
+    words = [w for d in stub.delivered(USER) for w in (d.text + " " + str(d.actions)).split()]
+    link = next(w.strip("'\",}") for w in words if "/records/" in w)
+    token = link.rsplit("/", 1)[1]
+
+    other = RecordFiles(tmp_path / "worker-2" / "records", stub.channel_secret, "https://bot.example.jp")
+    web_app = web.Application()
+    web_app.router.add_get("/records/{token}", other.handle)
+    server = TestServer(web_app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def status(token: str) -> tuple[int, bytes]:
+                async with http.get(str(server.make_url(f"/records/{token}"))) as response:
+                    return response.status, await response.read()
+
+            assert await status(token) == (404, b"not found")  # no file here, and no store to ask
+            other.store, other.clock = line.app.store, lambda: line.app.engine.clock().timestamp()
+            assert await status(token) == (200, record.content)
+            assert not (tmp_path / "worker-2").exists()  # read from the database, not copied here
+            forged = token[:-4] + ("AAAA" if token[-4:] != "AAAA" else "BBBB")  # the row's id, a wrong MAC
+            assert other.row_of(forged) == other.row_of(token)
+            assert (await status(forged))[0] == 404
+            assert (await status("x" * 32))[0] == 404
+            other.days = 0
+            assert (await status(token))[0] == 410
+    finally:
+        await server.close()

@@ -136,7 +136,14 @@ def test_line_serve_end_to_end(stubs, tmp_path):
         assessed = bot.tap("none", count=5)
         link = next(w for d in assessed for w in d.text.split() if w.startswith(bot.base + "/records/"))
         with urllib.request.urlopen(link, timeout=10) as response:
-            assert response.status == 200 and "I-" in response.read().decode()
+            assert response.status == 200 and "I-" in (record := response.read().decode())
+        # A worker without the file (another one sent it) serves the same record from the database.
+        files = list((tmp_path / "records").iterdir())
+        assert len(files) == 2  # the record and its expiry
+        for file in files:
+            file.unlink()
+        with urllib.request.urlopen(link, timeout=10) as response:
+            assert response.status == 200 and response.read().decode() == record
         telegram.wait_for(lambda s: s.sent(STAFF), timeout=20)  # staff alerted in General
 
         # A person: a topic in the staff group; text and a photo relayed; staff answer by push.
