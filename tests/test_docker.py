@@ -131,3 +131,84 @@ def test_docker_readme_three_lines_make_a_valid_webhook_setup(tmp_path):
     )
     compose = COMPOSE.read_text(encoding="utf-8")
     assert all(f"{name}: ${{{name}:-}}" in compose for name in values)
+
+
+# -- the "postgres" profile: PostgreSQL, three workers, a proxy ------------------------------------
+
+
+def compose() -> dict:
+    import yaml  # test dependency: the file is read as compose reads it (anchors, lists, maps)
+
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+def test_docker_compose_plain_up_is_still_the_one_sqlite_service():
+    """`docker compose up` (no profile) starts what it started before: only `quotebot`."""
+    services = compose()["services"]
+    always = [name for name, service in services.items() if not service.get("profiles")]
+    assert always == ["quotebot"]
+    assert {name for name, s in services.items() if s.get("profiles") == ["postgres"]} == {
+        "db",
+        "worker1",
+        "worker2",
+        "worker3",
+        "proxy",
+    }
+
+
+def test_docker_compose_postgres_profile_is_three_workers_on_one_database_behind_the_proxy():
+    services = compose()["services"]
+    db = services["db"]
+    image, _, tag = db["image"].partition(":")
+    assert image == "postgres" and tag and tag != "latest"  # the official image, a pinned major
+    assert db["environment"]["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:-}"
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in db["volumes"])  # data outlives the container
+    assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+    user, db_name = db["environment"]["POSTGRES_USER"], db["environment"]["POSTGRES_DB"]
+
+    from bot.web import SHUTDOWN_TIMEOUT
+
+    workers = [services[f"worker{i}"] for i in (1, 2, 3)]
+    for worker in workers:
+        assert worker["build"] == "." and worker["image"] == services["quotebot"]["image"]  # the Dockerfile
+        assert worker["depends_on"]["db"]["condition"] == "service_healthy"
+        assert "ports" not in worker  # reached through the proxy only
+        assert int(worker["stop_grace_period"].rstrip("s")) > SHUTDOWN_TIMEOUT
+        environment = worker["environment"]
+        assert environment["QUOTEBOT_DB"] == f"postgresql://{user}:${{POSTGRES_PASSWORD:-}}@db:5432/{db_name}"
+        assert environment["QUOTEBOT_DB_POOL"] == "${QUOTEBOT_DB_POOL:-10}"
+        assert environment["QUOTEBOT_SETTLE_MS"] == "${QUOTEBOT_SETTLE_MS:-300}"
+        assert environment["QUOTEBOT_LOG_SALT"] == "${QUOTEBOT_LOG_SALT:-}"  # one salt: one hash per chat
+    assert workers[0] == workers[1] == workers[2]
+
+    proxy = services["proxy"]
+    image, _, tag = proxy["image"].partition(":")
+    assert image == "nginx" and tag and tag != "latest"
+    assert proxy["ports"] == ["127.0.0.1:8080:8080"]  # behind the TLS front, like the single service
+    assert proxy["volumes"] == ["./deploy/nginx.conf:/etc/nginx/nginx.conf:ro"]
+    assert (ROOT / "deploy" / "nginx.conf").is_file()
+    assert {name: d["condition"] for name, d in proxy["depends_on"].items()} == {
+        f"worker{i}": "service_healthy" for i in (1, 2, 3)
+    }
+    assert "quotebot-pg" in compose()["volumes"]
+
+
+def test_docker_compose_writes_no_secret_in_the_file():
+    """Every token, secret and password comes from the environment (.env), in every service."""
+    for name, service in compose()["services"].items():
+        for variable, value in service.get("environment", {}).items():
+            if re.search(r"TOKEN|SECRET|PASSWORD", variable):
+                assert value == f"${{{variable}:-}}", (name, variable)
+            else:  # no password written into a URL either
+                assert not re.search(r"://[^:/]+:[^$@][^@]*@", str(value)), (name, variable)
+
+
+def test_docker_nginx_config_round_robins_over_the_three_workers():
+    """The proxy's upstream is exactly the profile's workers, on the port the image listens on."""
+    text = (ROOT / "deploy" / "nginx.conf").read_text(encoding="utf-8")
+    upstream = re.search(r"upstream quotebot \{(.*?)\}", text, re.S)[1]
+    port = env()["QUOTEBOT_LISTEN"].rpartition(":")[2]
+    servers = re.findall(r"^\s*server (\S+);", upstream, re.M)
+    assert servers == [f"worker{i}:{port}" for i in (1, 2, 3)]
+    assert not re.search(r"^\s*(least_conn|ip_hash|hash|random)\b", upstream, re.M)  # round robin
+    assert re.search(r"^\s*listen 8080;", text, re.M)
