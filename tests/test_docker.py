@@ -212,3 +212,29 @@ def test_docker_nginx_config_round_robins_over_the_three_workers():
     assert servers == [f"worker{i}:{port}" for i in (1, 2, 3)]
     assert not re.search(r"^\s*(least_conn|ip_hash|hash|random)\b", upstream, re.M)  # round robin
     assert re.search(r"^\s*listen 8080;", text, re.M)
+
+
+def test_docker_readme_postgres_lines_make_a_valid_cluster_setup(tmp_path):
+    """The README's PostgreSQL lines add a password that fits in QUOTEBOT_DB's URL as it is, and
+    start the profile by naming the proxy (so the single SQLite service stays off)."""
+    from urllib.parse import urlsplit
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## PostgreSQL", 1)[1].split("\n## ", 1)[0]
+    block = section.split("profile `postgres`", 1)[1].split("\n\n    ", 1)[1].split("\n\n", 1)[0]
+    lines = [line.strip() for line in block.splitlines()]
+    assert len(lines) == 3 and ">> .env" in lines[0] and "/healthz" in lines[2]
+    up = lines[1].split()
+    assert up[:5] == ["docker", "compose", "--profile", "postgres", "up"] and up[-1] == "proxy"
+    assert up[-1] in compose()["services"]
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    (tmp_path / ".env").write_text("TELEGRAM_BOT_TOKEN=123:ABC\n")
+    subprocess.run(["bash", "-c", lines[0]], cwd=tmp_path, check=True, timeout=30)
+    values = dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines())
+    assert values["TELEGRAM_BOT_TOKEN"] == "123:ABC"  # appended, not overwritten
+    assert re.fullmatch(r"[0-9a-f]{48}", values["POSTGRES_PASSWORD"])
+    url = compose()["services"]["worker1"]["environment"]["QUOTEBOT_DB"]
+    url = url.replace("${POSTGRES_PASSWORD:-}", values["POSTGRES_PASSWORD"])
+    assert urlsplit(url).password == values["POSTGRES_PASSWORD"] and urlsplit(url).hostname == "db"
+    assert all(f"{name}: ${{{name}:-}}" in COMPOSE.read_text(encoding="utf-8") for name in values)
