@@ -176,7 +176,7 @@ async def _telegram(args) -> None:
     configure_logging(settings.secrets)
     app = await open_app(args.db)
     bot = make_bot(telegram.token, telegram.base_url)
-    channel = TelegramChannel(app.engine, bot, telegram.staff_chat_id)
+    channel = TelegramChannel(app.engine, bot, telegram.staff_chat_id, limits=telegram.limits)
     try:
         await start_bot(bot, telegram.base_url)  # wrong token, no network: one line, exit 2
         await drop_webhook(bot)  # getUpdates is refused while a webhook is set: delete it, say so

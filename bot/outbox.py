@@ -15,8 +15,11 @@ only way a message can arrive twice, and it is logged.
 
 A sender raises `RetryLater(seconds)` (rate limits, network errors: the row and the ones behind
 it wait) or `GiveUp(reason)` (bot blocked, chat gone: the row is kept with its reason, the next
-one is tried). A limit per destination (20 a minute for a staff group) holds back only that
-destination's rows.
+one is tried). Limits (bot/limits.py) are checked before rows are handed over, on the direct
+path and in the worker alike: one per destination (a staff group's 20 a minute, a private
+chat's bucket) holds back only that destination's rows; one a route shares with others (the
+bot's 30 a second on Telegram) holds back whoever finds it full. Neither ever sleeps inside a
+send: a destination that must wait returns, and the worker tries it again when it may go.
 """
 
 from __future__ import annotations
@@ -27,13 +30,13 @@ import logging
 import os
 import socket
 import uuid
-from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot import metrics
-from bot.messages import Body, Destination, Envelope, Staff, destination_text, route_of
+from bot.limits import BotLimit, Limit, SlidingWindow, fitting
+from bot.messages import Body, Destination, Envelope, Key, Staff, destination_text, route_of
 from bot.store import OutboxRecord, Store, Transaction
 
 log = logging.getLogger(__name__)
@@ -46,14 +49,16 @@ IDLE_WAKE = 30.0  # seconds: look again even if nobody rang
 # At shutdown, sends already on their way to a platform get this long to be answered (a reply
 # counts as sent only once the platform said so); nothing new starts meanwhile.
 STOP_GRACE = 20.0
+PRUNE_LIMITS = 4096  # per-destination limits kept before the idle ones are forgotten
 
 
 class RetryLater(Exception):
     """The platform asked us to wait (Telegram 429) or a transient error occurred."""
 
-    def __init__(self, seconds: float, reason: str = ""):
+    def __init__(self, seconds: float, reason: str = "", *, flood: bool = False):
         super().__init__(reason or f"retry after {seconds}s")
         self.seconds = seconds
+        self.flood = flood  # the platform's flood control (a 429), not a network error
 
 
 class GiveUp(Exception):
@@ -111,31 +116,12 @@ class Sender(Protocol):
         """Send rows of ONE destination, in order, calling `row.sent()` after each (or returning
         the rows sent); raise RetryLater / GiveUp for the first row that did not go."""
 
+    # Optional: `def costs(self, rows) -> list[int]`, how many messages each of these rows (of
+    # one destination, in order) will send, 1 each if absent: what the limits count (bot/limits.py).
+
 
 # Per destination: (the read count when the rows were read, the due rows then).
 Snapshot = dict[Destination, tuple[int, list[OutboxRecord]]]
-
-
-class SlidingWindow:
-    """At most `limit` sends per `period` for one destination."""
-
-    def __init__(self, limit: int, period: timedelta):
-        self.limit, self.period = limit, period
-        self.sent: deque[datetime] = deque()
-
-    def room(self, now: datetime) -> int:
-        while self.sent and now - self.sent[0] >= self.period:
-            self.sent.popleft()
-        return self.limit - len(self.sent)
-
-    def wait(self, now: datetime) -> float:
-        """Seconds until another send is allowed (0 when it is allowed now)."""
-        if self.room(now) > 0:
-            return 0.0
-        return (self.sent[0] + self.period - now).total_seconds()
-
-    def record(self, now: datetime) -> None:
-        self.sent.append(now)
 
 
 class Outbox:
@@ -144,13 +130,15 @@ class Outbox:
         store: Store,
         clock: Callable[[], datetime],
         *,
-        limits: Mapping[str, Callable[[], SlidingWindow]] | None = None,
+        limits: Mapping[str, Callable[[], Limit]] | None = None,
     ):
         self.store, self.clock = store, clock
         self.senders: dict[str, Sender] = {}
         self.wake = asyncio.Event()  # set after a commit that queued rows, or a send that ended
-        self._limits = dict(limits or {})  # route -> a window per destination of that route
-        self._windows: dict[str, SlidingWindow] = {}
+        self._limits = dict(limits or {})  # route -> a limit per destination of that route
+        self._windows: dict[str, Limit] = {}
+        self._prune_at = PRUNE_LIMITS
+        self._overall: dict[str, BotLimit] = {}  # route -> the limit it shares with other routes
         self._locks: dict[str, asyncio.Lock] = {}
         self._busy: dict[str, asyncio.Task] = {}
         # A store several workers share (PostgreSQL) has leases and a shared send log.
@@ -163,19 +151,40 @@ class Outbox:
         # nothing was sent to that destination since (see `snapshot`).
         self._reads: dict[str, int] = {}
 
-    def register(self, route: str, sender: Sender, limit: Callable[[], SlidingWindow] | None = None) -> None:
-        """The sender for a route: a channel's name, or "staff" for the staff desk."""
+    def register(
+        self,
+        route: str,
+        sender: Sender,
+        limit: Callable[[], Limit] | None = None,
+        *,
+        overall: BotLimit | None = None,
+    ) -> None:
+        """The sender for a route: a channel's name, or "staff" for the staff desk. `limit` makes
+        each destination's own limit; `overall` is one limit shared by every route given it."""
         self.senders[route] = sender
         if limit is not None:
             self._limits[route] = limit
+        if overall is not None:
+            self._overall[route] = overall
 
     @property
     def routes(self) -> Collection[str]:
         return tuple(self.senders)
 
-    def _window(self, destination: str, route: str) -> SlidingWindow | None:
+    def _window(self, destination: Destination, route: str) -> Limit | None:
+        """The destination's own limit (every topic of a staff group shares the group's)."""
         factory = self._limits.get(route)
-        return self._windows.setdefault(destination, factory()) if factory else None
+        if factory is None:
+            return None
+        key = destination_text(_limit_key(destination))
+        window = self._windows.get(key)
+        if window is None:
+            if len(self._windows) >= self._prune_at:  # a limit that is full again is as good as new
+                now = self.clock()
+                self._windows = {k: w for k, w in self._windows.items() if not w.idle(now)}
+                self._prune_at = max(PRUNE_LIMITS, 2 * len(self._windows))
+            window = self._windows[key] = factory()
+        return window
 
     def _lock(self, destination: str) -> asyncio.Lock:
         return self._locks.setdefault(destination, asyncio.Lock())
@@ -235,7 +244,7 @@ class Outbox:
                         return None  # another worker is sending them; it looks again after
                 known = None
             try:
-                return await self._send_rows(destination, text, sender, self._window(text, route), known)
+                return await self._send_rows(destination, text, sender, route, known)
             finally:
                 # Counted when done: a snapshot taken before now may hold rows sent since.
                 self._reads[text] = self._reads.get(text, 0) + 1
@@ -249,7 +258,7 @@ class Outbox:
         destination: Destination,
         text: str,
         sender: Sender,
-        window: SlidingWindow | None,
+        route: str,
         known: tuple[int, list[OutboxRecord]] | None,
     ) -> float | None:
         if known is not None and known[0] == self._reads.get(text, 0):
@@ -258,10 +267,11 @@ class Outbox:
             async with self.store.transaction() as tx:
                 records = await tx.due_outbox(self.clock(), destination=destination)
         pending = [OutboxRow(r, self._mark_sent) for r in records]
+        limited = route in self._limits or route in self._overall
         while pending and not self.stopping:
             batch = pending
-            if window is not None:
-                room, wait = await self._room(destination, window, len(pending))
+            if limited:
+                room, wait = await self._room(destination, route, sender, pending)
                 if room <= 0:
                     return wait
                 batch = pending[:room]
@@ -277,6 +287,8 @@ class Outbox:
             except RetryLater as e:
                 row = _first_unsent(batch)
                 _refused(row, "retry_later", retry=True)
+                if e.flood and route in self._overall:  # several chats at once: the whole bot waits
+                    self._overall[route].refused(text, self.clock(), e.seconds)
                 await self._postpone(row, str(e), timedelta(seconds=max(e.seconds, 1)))
                 return None
             except GiveUp as e:
@@ -299,25 +311,68 @@ class Outbox:
                     _refused(unsent[0], "not_sent", retry=True)
                     await self._postpone(unsent[0], "not sent", timedelta(seconds=5))
                     return None
-            if window is not None:
-                for row in batch:
-                    if row.done:
-                        window.record(self.clock())
             pending = [r for r in pending if not r.done]
         return None
 
-    async def _room(self, destination: Destination, window: SlidingWindow, wanted: int) -> tuple[int, float]:
-        """Sends allowed now under the destination's limit, and else the seconds to wait. With
-        several workers the sends are reserved in the shared log (the database's clock), so the
-        staff group's 20 a minute is 20 for all workers together; a reserved send that then
-        fails still counts (the limit errs on the safe side)."""
-        if not self.shared:
-            return window.room(self.clock()), window.wait(self.clock())
+    async def _room(
+        self, destination: Destination, route: str, sender: Sender, rows: Sequence[OutboxRow]
+    ) -> tuple[int, float]:
+        """How many of these rows may go now under the destination's own limit and the one its
+        route shares, counted as handed over; else (0, the seconds to wait). Counted when handed
+        over, not when sent: a send that then fails still counts (the limits err on the safe
+        side), and two topics of one staff group cannot both take its last place.
+
+        With several workers (PostgreSQL) the sliding windows (the staff group's 20 a minute,
+        the bot's 30 a second) are reserved in the store's shared send log, by the database's
+        clock, so they hold for all workers together; this worker's own count is looked at first,
+        and a window it alone has filled costs no round trip. A private chat's bucket is this
+        worker's own: one chat's replies are sent by the worker that ran its turn, and a chat
+        whose turns land on two workers within a second or two may get two bursts, which
+        Telegram tolerates (and a 429 there postpones that chat only)."""
+        now = self.clock()
+        costs = _costs(sender, rows)
+        limits = [w for w in (self._window(destination, route), self._overall.get(route)) if w is not None]
+        count = len(rows)
+        for limit in limits:
+            fits = limit.fits(now, costs[:count])
+            if fits == 0:
+                return 0, max(limit.wait(now, costs[0]), 0.01)
+            count = min(count, fits)
+        if self.shared:
+            for key, window in self._shared_windows(destination, route, limits):
+                count, wait = await self._reserve(key, window, costs[:count])
+                if count == 0:
+                    return 0, wait
+        for limit in limits:
+            for cost in costs[:count]:
+                limit.record(now, cost)
+        return count, 0.0
+
+    def _shared_windows(
+        self, destination: Destination, route: str, limits: list[Limit]
+    ) -> list[tuple[Destination, SlidingWindow]]:
+        """What the shared send log counts: the destination's window, under `_limit_key` (the
+        whole staff group), and the shared one under a key no conversation has ("all:telegram")."""
+        shared = []
+        for limit in limits:
+            if isinstance(limit, BotLimit):
+                shared.append((Key("all", limit.name), limit))
+            elif isinstance(limit, SlidingWindow):
+                shared.append((_limit_key(destination), limit))
+        return shared
+
+    async def _reserve(self, key: Destination, window: SlidingWindow, costs: list[int]) -> tuple[int, float]:
+        wanted = sum(min(c, window.limit) for c in costs)
+        if wanted == 0:
+            return len(costs), 0.0  # answers to taps: not messages
         async with self.store.transaction() as tx:
-            granted = await tx.reserve_sends(
-                _limit_key(destination), wanted, window.limit, window.period.total_seconds()
-            )
-        return (int(granted), 0.0) if granted > 0 else (0, -granted)
+            granted = await tx.reserve_sends(key, wanted, window.limit, window.period.total_seconds())
+        if granted <= 0:
+            return 0, -granted
+        count = fitting(costs, granted, window.limit)
+        if count == 0:  # less than the first row costs: what was granted stays counted, unused
+            return 0, window.period.total_seconds() / window.limit
+        return count, 0.0
 
     async def _mark_sent(self, row: OutboxRow) -> None:
         if self.shared:
@@ -406,6 +461,11 @@ def _limit_key(destination: Destination) -> Destination:
     """What a shared limit counts: the whole staff desk (Telegram's 20 a minute is per group,
     whichever topic), else the destination itself."""
     return Staff() if isinstance(destination, Staff) else destination
+
+
+def _costs(sender: Sender, rows: Sequence[OutboxRow]) -> list[int]:
+    costs = getattr(sender, "costs", None)
+    return [1] * len(rows) if costs is None else [max(int(c), 0) for c in costs(rows)]
 
 
 def _first_unsent(rows: Sequence[OutboxRow]) -> OutboxRow:

@@ -24,6 +24,13 @@ def _whole(env: Mapping[str, str], name: str, default: int, unit: str) -> int:
     return int(value)
 
 
+def _on_off(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower() or "on"
+    if value not in ("on", "off"):
+        raise ConfigError(f"{name} must be on or off")
+    return value == "on"
+
+
 def _settle(env: Mapping[str, str]) -> int:
     value = env.get("QUOTEBOT_SETTLE_MS", "").strip() or "300"
     if not value.isdigit() or int(value) > 5000:
@@ -36,6 +43,7 @@ class TelegramSettings:
     token: str = field(repr=False)
     base_url: str = DEFAULT_TELEGRAM_API
     staff_chat_id: int | None = None
+    limits: bool = True  # Telegram's rate limits enforced before sending (bot/limits.py)
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ class Settings:
     staff_chat_id: int | None = None  # the staff desk (a Telegram forum group); None: no staff
     telegram_token: str | None = field(default=None, repr=False)
     telegram_base_url: str = DEFAULT_TELEGRAM_API
+    telegram_limits: bool = True  # TELEGRAM_RATE_LIMITS: off only for load tests against a stub
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], db: str | None = None) -> Settings:
@@ -74,6 +83,7 @@ class Settings:
             staff_chat_id=staff_chat_id,
             telegram_token=env.get("TELEGRAM_BOT_TOKEN", "").strip() or None,
             telegram_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_TELEGRAM_API,
+            telegram_limits=_on_off(env, "TELEGRAM_RATE_LIMITS"),
         )
 
     def telegram(self) -> TelegramSettings:
@@ -81,7 +91,9 @@ class Settings:
             raise ConfigError(
                 "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export its token"
             )
-        return TelegramSettings(self.telegram_token, self.telegram_base_url, self.staff_chat_id)
+        return TelegramSettings(
+            self.telegram_token, self.telegram_base_url, self.staff_chat_id, self.telegram_limits
+        )
 
     @property
     def is_postgres(self) -> bool:

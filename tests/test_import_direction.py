@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("bot.effects", "bot.handoff"),  # what the flow does besides talking
     ("bot.commands",),  # commands declared as data
     ("bot.turn",),  # the dialog flow: one event applied to one conversation
+    ("bot.limits",),  # how fast the bot may send
     ("bot.outbox",),  # one way out
     ("bot.engine",),  # one way in, turns, and the flush after each
     ("bot.app",),  # the composition root

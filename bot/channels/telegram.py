@@ -25,7 +25,7 @@ from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.telegram_desk import TelegramDesk, group_window
-from bot.channels.telegram_sender import TelegramSender, _seconds
+from bot.channels.telegram_sender import TelegramSender, _seconds, bot_limit, chat_bucket
 from bot.engine import Engine
 from bot.messages import Envelope, Inbound, Key, Reply, Staff
 from bot.settings import ConfigError
@@ -107,7 +107,9 @@ def to_inbound(update: Update) -> Inbound | None:
 class TelegramChannel:
     """Telegram's two parts: the inbound adapter (`take`, `poll`) and the senders it registers."""
 
-    def __init__(self, engine: Engine, bot: Bot, staff_chat_id: int | None = None):
+    def __init__(self, engine: Engine, bot: Bot, staff_chat_id: int | None = None, *, limits: bool = True):
+        """`limits=False` (TELEGRAM_RATE_LIMITS=off) sends as fast as the Bot API answers: for
+        benchmarks against a local stub, whose point is the bot's own cost, not Telegram's pace."""
         self.engine, self.bot, self.staff_chat_id = engine, bot, staff_chat_id
         self.sender = TelegramSender(bot)
         self.desk = (
@@ -115,9 +117,15 @@ class TelegramChannel:
             if staff_chat_id is not None
             else None
         )
-        engine.outbox.register("telegram", self.sender)
+        # Telegram's limits, before each send: per chat, per group, and for the bot as a whole.
+        overall = bot_limit() if limits else None
+        engine.outbox.register(
+            "telegram", self.sender, limit=chat_bucket if limits else None, overall=overall
+        )
         if self.desk is not None:
-            engine.outbox.register("staff", self.desk, limit=group_window)
+            engine.outbox.register(
+                "staff", self.desk, limit=group_window if limits else None, overall=overall
+            )
 
     # -- in ---------------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from telegram import Bot, InputFile, Message
 from telegram.error import BadRequest, TelegramError
 
-from bot.channels.telegram_sender import TopicLost, send_forward, send_reply, translated
+from bot.channels.telegram_sender import TopicLost, reply_cost, send_forward, send_reply, translated
 from bot.messages import Forward, Inbound, Notice, Reply, Staff
 from bot.outbox import OutboxRow, SlidingWindow
 from bot.store import Store
@@ -52,6 +52,7 @@ class TelegramDesk:
         # channel → async fetch(ref) -> (bytes, content type): media of users on other channels
         # (LINE), which Telegram cannot copy; `quotebot serve` fills it in.
         self.media_sources: Mapping[str, Callable[[str], Awaitable[tuple[bytes, str]]]] = {}
+        self._topics_seen: set[Staff] = set()  # topics this process has posted in (for `cost`)
 
     async def deliver(self, rows: Sequence[OutboxRow]) -> None:
         for row in rows:
@@ -60,6 +61,22 @@ class TelegramDesk:
             except TelegramError as e:
                 raise translated(e) from None
             await row.sent()
+
+    def costs(self, rows: Sequence[OutboxRow]) -> list[int]:
+        """Messages each row (of one destination, in order) posts in the group. Creating,
+        reopening or closing a topic posts a service message too: counted for the first row to a
+        topic this process has not posted in yet (it may have to be created) and for
+        ticket_open / ticket_close; a lost topic made again, rare, is not counted."""
+        costs, unseen = [], rows[0].destination not in self._topics_seen if rows else False
+        for n, row in enumerate(rows):
+            if isinstance(row.body, Notice):
+                costs.append(0)
+                continue
+            topic = row.destination.about is not None and (
+                (unseen and n == 0) or row.kind in ("ticket_open", "ticket_close")
+            )
+            costs.append(int(topic) + (1 if isinstance(row.body, Forward) else reply_cost(row.body)))
+        return costs
 
     async def send(self, row: OutboxRow) -> None:
         destination, body = row.destination, row.body
@@ -70,6 +87,7 @@ class TelegramDesk:
             await self._post(body, (row.reply_ctx or {}).get("thread"))
             return
         thread = await self._topic(destination)
+        self._topics_seen.add(destination)
         try:
             if row.kind == "ticket_open":
                 await self._quietly(self.bot.reopen_forum_topic(self.chat_id, thread))

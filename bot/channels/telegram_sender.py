@@ -7,17 +7,22 @@ A document goes as a file with the text as its caption. `replaces` edits the tap
 (its id comes back in the row's reply_ctx) and falls back to a new message. A `Notice` answers
 the tapped button's callback query; a `Forward` copies the Telegram message it names.
 Telegram's errors become RetryLater (429, network) or GiveUp (blocked, chat gone, refused).
+
+Telegram's limits (its Bot FAQ, "My bot is hitting limits") are the outbox's to enforce
+(bot/limits.py); this module says what they are for a bot and what each row costs.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
+from bot.limits import BotLimit, TokenBucket
 from bot.markup import split_lines
 from bot.messages import Forward, Key, Notice, Reply
 from bot.outbox import GiveUp, OutboxRow, RetryLater
@@ -27,6 +32,33 @@ log = logging.getLogger(__name__)
 SHORT_LABEL = 12  # two choices a row when every label is this short (in characters)
 CAPTION_LIMIT = 1024
 CALLBACK_TEXT_LIMIT = 200
+# "Avoid sending more than one message per second" in one chat, "short bursts" allowed: a turn
+# sends one to three messages (a quote's result is two, a tap's edit one), so a burst of 5 lets
+# every turn's reply go at once, and a flood to one chat (reminders, a long relay) slows to 1/s.
+CHAT_BURST, CHAT_RATE = 5, 1.0
+# "Not more than 30 messages per second or so" for the whole bot (user chats and staff group).
+BOT_LIMIT = (30, timedelta(seconds=1))
+
+
+def chat_bucket() -> TokenBucket:
+    """One private chat's limit."""
+    return TokenBucket(CHAT_BURST, CHAT_RATE)
+
+
+def bot_limit() -> BotLimit:
+    """The whole bot's limit, one for all its routes ("telegram" and "staff")."""
+    return BotLimit("telegram", *BOT_LIMIT)
+
+
+def reply_cost(reply: Reply, *, edit: bool = False) -> int:
+    """How many messages `send_reply` sends for this reply."""
+    if reply.document is not None:
+        return 1 + (len(split_text(reply.text)) if len(reply.text) > CAPTION_LIMIT else 0)
+    if not reply.text:
+        return 0
+    if edit and len(reply.text) <= MessageLimit.MAX_TEXT_LENGTH:
+        return 1
+    return len(split_text(reply.text))
 
 
 class TopicLost(Exception):
@@ -59,7 +91,7 @@ def _seconds(value) -> float:
 def translated(error: TelegramError) -> Exception:
     """Telegram's error as the outbox understands it."""
     if isinstance(error, RetryAfter):
-        return RetryLater(_seconds(error.retry_after), "Telegram flood control")
+        return RetryLater(_seconds(error.retry_after), "Telegram flood control", flood=True)
     if isinstance(error, TimedOut):
         # The request may have reached Telegram: sending again may show the message twice.
         log.warning("Telegram timed out; the outcome is unknown and the message may arrive twice")
@@ -170,6 +202,19 @@ class TelegramSender:
             except TelegramError as e:
                 raise translated(e) from None
             await row.sent()
+
+    def costs(self, rows: Sequence[OutboxRow]) -> list[int]:
+        return [self.cost(row) for row in rows]
+
+    @staticmethod
+    def cost(row: OutboxRow) -> int:
+        """Messages the row sends: answering a tap (answerCallbackQuery) is not one."""
+        body = row.body
+        if isinstance(body, Notice):
+            return 0
+        if isinstance(body, Forward):
+            return 1
+        return reply_cost(body, edit=body.replaces and bool((row.reply_ctx or {}).get("message_id")))
 
     async def send(self, chat_id: int, row: OutboxRow) -> None:
         body, ctx = row.body, row.reply_ctx or {}

@@ -42,7 +42,7 @@ async def install(server: Any) -> bool:
 
     async def running(_web: Any) -> AsyncIterator[None]:
         bot = make_bot(telegram.token, telegram.base_url)
-        channel = TelegramChannel(server.app.engine, bot, telegram.staff_chat_id)
+        channel = TelegramChannel(server.app.engine, bot, telegram.staff_chat_id, limits=telegram.limits)
         if channel.desk is not None:
             channel.desk.media_sources = server.media_sources
         await bot.initialize()

@@ -39,12 +39,20 @@ async def telegram(staff_app, stub):
         yield telegram
 
 
+def pause(telegram):
+    """A person reads before answering: two seconds pass (and the chat's one message a second,
+    bot/limits.py, lets each turn's reply go at once)."""
+    telegram.engine.clock.advance(seconds=2)
+
+
 async def say(telegram, stub, text, **sender):
+    pause(telegram)
     await deliver(telegram, stub, stub.push_message(USER, text, **sender))
 
 
 async def tap(telegram, stub, data, message_id=None):
     """Press the button `data` under `message_id` (by default the latest message to the user)."""
+    pause(telegram)
     message_id = message_id or stub.sent(USER)[-1].message_id
     data = stub.button(USER, message_id, data)  # as the keyboard now shows it
     await deliver(telegram, stub, stub.push_callback(USER, message_id, data))
