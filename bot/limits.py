@@ -137,8 +137,9 @@ class BotLimit(SlidingWindow):
     def wait(self, now: datetime, cost: int = 1) -> float:
         return self._paused(now) or super().wait(now, cost)
 
-    def refused(self, destination: str, now: datetime, seconds: float) -> None:
-        """A 429 for this destination, to wait `seconds`."""
+    def refused(self, destination: str, now: datetime, seconds: float) -> float:
+        """A 429 for this destination, to wait `seconds`. Returns the seconds everything now
+        pauses for when this 429 started (or lengthened) the pause, else 0."""
         self._refused = {d: until for d, until in self._refused.items() if until > now}
         self._refused[destination] = now + timedelta(seconds=seconds)
         if len(self._refused) >= self.flooded:
@@ -152,3 +153,5 @@ class BotLimit(SlidingWindow):
                 )
             if self.paused_until is None or until > self.paused_until:
                 self.paused_until = until
+                return (until - now).total_seconds()
+        return 0.0

@@ -288,7 +288,7 @@ class Outbox:
                 row = _first_unsent(batch)
                 _refused(row, "retry_later", retry=True)
                 if e.flood and route in self._overall:  # several chats at once: the whole bot waits
-                    self._overall[route].refused(text, self.clock(), e.seconds)
+                    await self._flooded(self._overall[route], text, e.seconds)
                 await self._postpone(row, str(e), timedelta(seconds=max(e.seconds, 1)))
                 return None
             except GiveUp as e:
@@ -373,6 +373,17 @@ class Outbox:
         if count == 0:  # less than the first row costs: what was granted stays counted, unused
             return 0, window.period.total_seconds() / window.limit
         return count, 0.0
+
+    async def _flooded(self, overall: BotLimit, destination: str, seconds: float) -> None:
+        """A 429; when it shows the whole bot went over, every worker pauses (the shared log)."""
+        pause = overall.refused(destination, self.clock(), seconds)
+        if pause and self.shared:
+            try:
+                async with self.store.transaction() as tx:
+                    key, period = Key("all", overall.name), overall.period.total_seconds()
+                    await tx.pause_sends(key, overall.limit, period, pause)
+            except Exception as e:  # this worker pauses all the same
+                log.warning("could not tell the other workers to pause: %r", e)
 
     async def _mark_sent(self, row: OutboxRow) -> None:
         if self.shared:

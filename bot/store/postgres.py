@@ -497,7 +497,7 @@ class PostgresTransaction:
     async def reserve_sends(self, destination: Destination, wanted: int, limit: int, seconds: float) -> float:
         """Take up to `wanted` of the `limit` sends a destination has per `seconds`, counted over
         every worker (the staff group's 20 a minute). Returns how many were granted, or when
-        none was, minus the seconds until the oldest counted send leaves the window."""
+        none was, minus the seconds until one more send fits in the window."""
         key = destination_text(destination)
         await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", key)
         ages = await self._conn.fetch(
@@ -507,8 +507,8 @@ class PostgresTransaction:
             float(seconds),
         )
         granted = min(wanted, limit - len(ages))
-        if granted <= 0:
-            return -max(float(seconds) - ages[0]["age"], 0.05)
+        if granted <= 0:  # one more fits when this one leaves (more than `limit`: a pause, below)
+            return -max(float(seconds) - ages[len(ages) - limit]["age"], 0.05)
         await self._conn.execute(
             "INSERT INTO send_log (destination) SELECT $1 FROM generate_series(1, $2)", key, granted
         )
@@ -519,6 +519,21 @@ class PostgresTransaction:
             float(seconds),
         )
         return granted
+
+    async def pause_sends(self, destination: Destination, limit: int, period: float, seconds: float) -> None:
+        """No send under this window (`limit` per `period` seconds) for `seconds`, for every
+        worker: the window is filled with sends dated `seconds - period` ahead, which count
+        until `seconds` from now (Telegram's 429 for the whole bot; `reserve_sends` then says
+        how long is left)."""
+        key = destination_text(destination)
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", key)
+        await self._conn.execute(
+            "INSERT INTO send_log (destination, at)"
+            " SELECT $1, clock_timestamp() + make_interval(secs => $3) FROM generate_series(1, $2)",
+            key,
+            limit,
+            max(float(seconds) - float(period), 0.0),
+        )
 
     async def singleton(self, name: str) -> bool:
         """True in one worker only until this transaction ends: for jobs that must run once."""

@@ -17,10 +17,10 @@ import pytest
 
 from bot.app import open_app
 from bot.channels.telegram import TelegramChannel, make_bot
-from bot.channels.telegram_sender import chat_bucket, reply_cost
+from bot.channels.telegram_sender import bot_limit, chat_bucket, reply_cost
 from bot.limits import BotLimit
 from bot.messages import Envelope, Key, Notice, Reply, Staff
-from bot.outbox import Outbox
+from bot.outbox import Outbox, RetryLater
 from bot.settings import ConfigError, Settings
 from bot.store import open_store
 from tests.bot.test_workers_pg import SlowRecorder
@@ -272,6 +272,45 @@ async def test_workers_on_postgresql_share_the_bots_limit():
     assert len(sent) == 30
     assert len({w for w, _, _ in sent}) >= 2  # the work, and the limit, were really shared
     assert any(h is not None and 0 < h <= 300 for h in held)  # the rest wait, none lost
+
+
+class Flooded:
+    """A sender Telegram refuses with 429 (retry after a minute) for chats 1, 2 and 3."""
+
+    def __init__(self, log: list):
+        self.log = log
+
+    async def deliver(self, rows):
+        for row in rows:
+            if row.destination.id in ("1", "2", "3"):
+                raise RetryLater(60, "Too Many Requests", flood=True)
+            self.log.append(row.destination)
+            await row.sent()
+
+
+async def test_a_pause_for_the_whole_bot_holds_every_worker_on_postgresql():
+    """One worker meets 429s from three chats: the other worker sends nothing either (it is the
+    same bot) until the pause is over; told by the database, not by its own 429s."""
+    url = await fresh_pg_url()
+    clock, sent = Clock(), []
+    stores = [await open_store(url, settle=0) for _ in range(2)]
+    outboxes = []
+    for store in stores:
+        outbox = Outbox(store, clock)
+        outbox.register("telegram", Flooded(sent), limit=chat_bucket, overall=bot_limit())
+        outboxes.append(outbox)
+    async with stores[0].transaction() as tx:
+        for chat in (1, 2, 3):
+            await tx.enqueue(Envelope(user(chat), Reply("k", "refused")), clock())
+    try:
+        await outboxes[0].drain()
+        async with stores[0].transaction() as tx:
+            await tx.enqueue(Envelope(user(4), Reply("k", "held")), clock())
+        held = await outboxes[1].drain()
+    finally:
+        for store in stores:
+            await store.close()
+    assert sent == [] and 50 < held <= 60
 
 
 def test_rate_limits_setting_is_on_unless_turned_off():
