@@ -3,9 +3,9 @@
 Telegram's Bot FAQ ("My bot is hitting limits"): in one chat avoid more than one message a
 second, though short bursts are allowed; to many users, not more than about 30 messages a
 second; to one group, not more than 20 a minute. The outbox asks each limit how many of a
-destination's due rows may go now (`fits`), counts them when they are handed over (`record`),
-and otherwise learns how long to wait (`wait`) and leaves the rows for later: a destination
-that has to wait never holds up another one.
+destination's due rows may go now (`fits`), counts them when they are handed over (`record`)
+and again when the sender is done with them (`done`), and otherwise learns how long to wait
+(`wait`) and leaves the rows for later: a destination that has to wait never holds up another.
 
 Each row costs what the sender says it will send (`Sender.costs`, 1 unless told): a long text cut
 in two costs 2, a tap's answer (answerCallbackQuery) costs 0, for it is not a message.
@@ -33,6 +33,9 @@ class Limit(Protocol):
     def record(self, now: datetime, cost: int) -> None:
         """A row of this cost was handed to the sender."""
 
+    def done(self, now: datetime, cost: int) -> None:
+        """The sender is done with a row `record` counted (sent, failed or unknown)."""
+
     def idle(self, now: datetime) -> bool:
         """Nothing sent lately counts any more (the limit can be forgotten)."""
 
@@ -47,17 +50,28 @@ def fitting(costs: Sequence[int], room: float, cap: int) -> int:
     return len(costs)
 
 
+# When the window is full of sends still on their way, when one ends is not known: look again.
+IN_FLIGHT_POLL = 0.2
+
+
 class SlidingWindow:
-    """At most `limit` messages in any `period` (a group's 20 a minute, the bot's 30 a second)."""
+    """At most `limit` messages arrive in any `period` (a group's 20 a minute, the bot's 30 a
+    second).
+
+    A send counts from when it is handed over until `period` after the sender is done with it,
+    so wherever Telegram's clock puts its arrival (between the two), no `period` of arrivals
+    holds more than `limit`: a busy process whose sends are slow to go out cannot let one
+    second's grants arrive on top of the next second's."""
 
     def __init__(self, limit: int, period: timedelta):
         self.limit, self.period = limit, period
-        self.sent: deque[datetime] = deque()
+        self.sent: deque[datetime] = deque()  # when each send the window still counts was done
+        self.in_flight = 0  # handed over, not done yet
 
     def room(self, now: datetime) -> int:
         while self.sent and now - self.sent[0] >= self.period:
             self.sent.popleft()
-        return self.limit - len(self.sent)
+        return self.limit - len(self.sent) - self.in_flight
 
     def fits(self, now: datetime, costs: Sequence[int]) -> int:
         return fitting(costs, self.room(now), self.limit)
@@ -66,11 +80,18 @@ class SlidingWindow:
         room, cost = self.room(now), min(cost, self.limit)
         if room >= cost:
             return 0.0
+        if cost - room > len(self.sent):
+            return IN_FLIGHT_POLL
         # The oldest sends leave the window first: wait until enough of them have left.
         return (self.sent[cost - room - 1] + self.period - now).total_seconds()
 
     def record(self, now: datetime, cost: int = 1) -> None:
-        self.sent.extend([now] * min(cost, self.limit))
+        self.in_flight += min(cost, self.limit)
+
+    def done(self, now: datetime, cost: int = 1) -> None:
+        cost = min(cost, self.limit, self.in_flight)
+        self.in_flight -= cost
+        self.sent.extend([now] * cost)
 
     def idle(self, now: datetime) -> bool:
         return self.room(now) == self.limit
@@ -106,6 +127,9 @@ class TokenBucket:
     def record(self, now: datetime, cost: int = 1) -> None:
         self._fill(now)
         self.tokens -= min(cost, self.burst)
+
+    def done(self, now: datetime, cost: int = 1) -> None:
+        pass  # a chat's bucket counts a message when it is handed over
 
     def idle(self, now: datetime) -> bool:
         return self._fill(now) >= self.burst

@@ -270,8 +270,9 @@ class Outbox:
         limited = route in self._limits or route in self._overall
         while pending and not self.stopping:
             batch = pending
+            counted: list[tuple[Limit, int]] = []  # what the limits counted for this batch
             if limited:
-                room, wait = await self._room(destination, route, sender, pending)
+                room, wait = await self._room(destination, route, sender, pending, counted)
                 if room <= 0:
                     return wait
                 batch = pending[:room]
@@ -311,20 +312,31 @@ class Outbox:
                     _refused(unsent[0], "not_sent", retry=True)
                     await self._postpone(unsent[0], "not sent", timedelta(seconds=5))
                     return None
+            finally:
+                now = self.clock()
+                for limit, cost in counted:
+                    limit.done(now, cost)
             pending = [r for r in pending if not r.done]
         return None
 
     async def _room(
-        self, destination: Destination, route: str, sender: Sender, rows: Sequence[OutboxRow]
+        self,
+        destination: Destination,
+        route: str,
+        sender: Sender,
+        rows: Sequence[OutboxRow],
+        counted: list[tuple[Limit, int]],
     ) -> tuple[int, float]:
         """How many of these rows may go now under the destination's own limit and the one its
-        route shares, counted as handed over; else (0, the seconds to wait). Counted when handed
-        over, not when sent: a send that then fails still counts (the limits err on the safe
-        side), and two topics of one staff group cannot both take its last place.
+        route shares, counted as handed over (added to `counted`, for `done` after); else
+        (0, the seconds to wait). Counted when handed over, not when sent: a send that then
+        fails still counts (the limits err on the safe side), and two topics of one staff group
+        cannot both take its last place.
 
         With several workers (PostgreSQL) the sliding windows (the staff group's 20 a minute,
         the bot's 30 a second) are reserved in the store's shared send log, by the database's
-        clock, so they hold for all workers together; this worker's own count is looked at first,
+        clock, so they hold for all workers together (there counted from the hand-over: another
+        worker's slow sends are not seen as in flight); this worker's own count is looked at first,
         and a window it alone has filled costs no round trip. A private chat's bucket is this
         worker's own: one chat's replies are sent by the worker that ran its turn, and a chat
         whose turns land on two workers within a second or two may get two bursts, which
@@ -346,6 +358,7 @@ class Outbox:
         for limit in limits:
             for cost in costs[:count]:
                 limit.record(now, cost)
+                counted.append((limit, cost))
         return count, 0.0
 
     def _shared_windows(

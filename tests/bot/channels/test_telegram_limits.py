@@ -320,3 +320,19 @@ def test_rate_limits_setting_is_on_unless_turned_off():
     assert Settings.from_env({**env, "TELEGRAM_RATE_LIMITS": "OFF"}).telegram().limits is False
     with pytest.raises(ConfigError, match="TELEGRAM_RATE_LIMITS must be on or off"):
         Settings.from_env({**env, "TELEGRAM_RATE_LIMITS": "maybe"})
+
+
+def test_a_send_counts_until_a_second_after_it_was_done():
+    """30 sends handed over at 0 and slow to go out (done at 0.9): Telegram may see them arrive
+    as late as 0.9, so nothing more goes until 1.9 (counting from the hand-over alone would
+    let 30 more go at 1.0, and 60 arrive within one second)."""
+    window, start = bot_limit(), Clock().now
+    at = [start + timedelta(seconds=s) for s in (0, 0.9, 1.0, 1.9)]
+    assert window.fits(at[0], [1] * 40) == 30
+    for _ in range(30):
+        window.record(at[0], 1)
+    assert window.fits(at[2], [1]) == 0 and window.wait(at[2], 1) > 0  # still on their way
+    for _ in range(30):
+        window.done(at[1], 1)
+    assert window.fits(at[2], [1]) == 0 and window.wait(at[2], 1) == pytest.approx(0.9)
+    assert window.fits(at[3], [1] * 40) == 30
