@@ -61,6 +61,7 @@ class Call:
     error: str | None = None
     fault: str | None = None  # what Faults did to it: "429", "5xx", "hang", "late"
     result: Any = field(default=None, repr=False)  # what a successful call returned
+    via: str | None = None  # the name in the caller's base URL (`via_base_url`): which process called
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ class BotApiStub:
         self._waiting: dict[str, int] = {}
         self._dropped: set[int] = set()
         self._deliverer: threading.Thread | None = None
+        self._caller = threading.local()  # per handler thread: the `via` name of the request
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.stub = self  # type: ignore[attr-defined]
         self.port: int = self._server.server_address[1]
@@ -160,6 +162,10 @@ class BotApiStub:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
+
+    def via_base_url(self, name: str) -> str:
+        """A base URL for one of several bot processes: its calls are recorded with `via=name`."""
+        return f"http://127.0.0.1:{self.port}/via/{name}/bot"
 
     def __enter__(self) -> BotApiStub:
         return self
@@ -487,7 +493,8 @@ class BotApiStub:
 
     def _record(self, method: str, params: dict, files: dict, **fields: Any) -> Call:
         with self._cond:
-            call = Call(method, params, {k: v[:2] for k, v in files.items()}, time.time(), **fields)
+            via = getattr(self._caller, "via", None)
+            call = Call(method, params, {k: v[:2] for k, v in files.items()}, time.time(), via=via, **fields)
             self._calls.append(call)
             self._cond.notify_all()
             return call
@@ -717,9 +724,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._reply(200, data, "application/octet-stream")
             return self._reply(404, json.dumps(not_found).encode())
         status, envelope = 404, not_found
-        if m := re.fullmatch(r"/bot([^/]+)/(\w+)", path):
+        if m := re.fullmatch(r"(?:/via/([^/]+))?/bot([^/]+)/(\w+)", path):
             params, files = _decode(url.query, self.headers.get("Content-Type", ""), body)
-            status, envelope = stub._handle(m[1], m[2], params, files)
+            stub._caller.via = m[1]
+            status, envelope = stub._handle(m[2], m[3], params, files)
         self._reply(status, json.dumps(envelope, ensure_ascii=False).encode())
 
     do_GET = do_POST

@@ -9,8 +9,10 @@
 
 Each worker is `python -m bot serve` in Telegram webhook mode on a free loopback port of its
 own, with the same bot token, webhook secret and database, and one Bot API stub playing
-Telegram for all of them. Every worker calls setWebhook at start (with its own address; the
-stub keeps the last), so the stub must not deliver updates itself (`webhook_delivery=False`):
+Telegram for all of them; the stub records which run of which worker made each call
+(`Call.via == "w2.1"`: worker 2, first start). Every worker calls setWebhook at start (with
+its own address; the stub keeps the last), so the stub must not deliver updates itself
+(`webhook_delivery=False`):
 the test plays the load balancer and decides which worker gets which update, as many times as
 it likes. A post that gets no answer (the worker is dead or was killed mid-request) returns 0,
 and the caller re-posts it elsewhere as Telegram would.
@@ -107,11 +109,11 @@ class Worker:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"worker-{n}.log"
         self.starts = 0
+        self.stub = stub
         self.process: subprocess.Popen | None = None
         base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "LINE_", "QUOTEBOT_"))}
         self.env = base | {
             "TELEGRAM_BOT_TOKEN": stub.token,
-            "TELEGRAM_API_BASE_URL": stub.base_url,
             "TELEGRAM_WEBHOOK_SECRET": SECRET,
             "QUOTEBOT_PUBLIC_URL": self.url,
             "QUOTEBOT_LISTEN": f"127.0.0.1:{self.port}",
@@ -124,10 +126,18 @@ class Worker:
         """Start the process (not waiting for it to be ready: see `wait_ready`)."""
         assert not self.alive, f"worker {self.n} is running"
         self.starts += 1
+        # The stub records each Bot API call with the run that made it: "w<n>.<start>".
+        env = self.env | {"TELEGRAM_API_BASE_URL": self.stub.via_base_url(self.via)}
         with self.log.open("a", encoding="utf-8") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "serve"], env=self.env, stdout=out, stderr=out, cwd=REPO
+                [sys.executable, "-m", "bot", "serve"], env=env, stdout=out, stderr=out, cwd=REPO
             )
+
+    @property
+    def via(self) -> str:
+        """The name the stub records this run's calls under (`Call.via`): "w1.2" is worker 1's
+        second start."""
+        return f"w{self.n}.{self.starts}"
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout

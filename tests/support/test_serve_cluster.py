@@ -44,5 +44,7 @@ def test_cluster_three_workers_one_database_one_bot(tmp_path):
         )
         assert rows == [{"n": 1}]
         assert len(stub.sent(600)) == 1 and stub.sent(601) == []
+        # Each call is recorded with the run that made it (worker 1 started twice).
+        assert sorted(c.via for c in stub.calls("setWebhook")) == ["w0.1", "w1.1", "w1.2", "w2.1"]
         assert cluster.stop() == [0, 0, 0]
     assert TOKEN.split(":")[1] not in cluster.logs()
