@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bot.context import StaffSettings
 from bot.engine import Engine
+from bot.messages import Key
 from bot.outbox import Sender, SlidingWindow
 from bot.settings import DEFAULT_DB, ConfigError, Settings
 from bot.store import Store, open_store
@@ -76,8 +77,11 @@ class App:
         ]
 
     def _woken(self, what: str) -> None:
+        what, _, conversation = what.partition(" ")
         if what == "outbox":
             self.outbox.wake.set()
+        elif what == "inbox" and conversation:
+            self.engine.wake(Key.parse(conversation))
         elif what == "inbox":
             self.engine.inbox_wake.set()
 

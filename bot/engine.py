@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 # Telegram refuses longer messages anyway; a pasted novel in the console is cut here.
 MAX_INBOUND_CHARS = 4096
 SWEEP_SECONDS = 30.0  # look for waiting events nobody is running (after a failed store call)
+WAKE_GRACE = 1.0  # seconds after another worker's NOTIFY before this one looks at that chat
+SHARED_SWEEP_SECONDS = 5.0  # the same with several workers on one store (one may have died mid-turn)
+SETTLE_LOOKS = 3  # times a turn waits for its event to settle (each wait at most the window)
 
 
 class Engine:
@@ -108,6 +111,14 @@ class Engine:
 
     # -- running turns ----------------------------------------------------------------------------
 
+    def wake(self, key: Key) -> None:
+        """A worker (maybe this one) committed an event of this conversation (NOTIFY). The
+        worker that took it runs it; a moment later (`WAKE_GRACE`) this one looks too, in case
+        that worker died, or was running the conversation's turn and had looked already. If this
+        worker is running the conversation then, it looks once more after the turn in hand."""
+        if self.live:
+            asyncio.get_running_loop().call_later(WAKE_GRACE, lambda: self.live and self._run(key))
+
     def _run(self, key: Key) -> asyncio.Task:
         self._dirty.add(key)
         task = self._running.get(key)
@@ -147,13 +158,15 @@ class Engine:
                     async with self.store.transaction() as tx:
                         waiting = await tx.pending_conversations(limit=1000)
                     for key in waiting:
-                        if key not in self._running:
-                            self._run(key)
+                        self._run(key)  # one running already looks again after its turn
                 except Exception:
                     log.exception("inbox sweep failed; trying again")
-                # Another worker's NOTIFY (PostgreSQL) sweeps at once; else every SWEEP_SECONDS.
+                # Another worker's NOTIFY (PostgreSQL) sweeps at once; else every SWEEP_SECONDS
+                # (sooner when workers share the store: a worker killed mid-turn leaves its
+                # chat's event waiting, and only a sweep finds it).
+                sweep = SHARED_SWEEP_SECONDS if getattr(self.store, "shared", False) else SWEEP_SECONDS
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.inbox_wake.wait(), timeout=SWEEP_SECONDS)
+                    await asyncio.wait_for(self.inbox_wake.wait(), timeout=sweep)
                 self.inbox_wake.clear()
         finally:
             self.live = False
@@ -165,6 +178,8 @@ class Engine:
     async def step(self, key: Key) -> bool:
         """Run the conversation's next waiting event, then send what it said. True when another
         event of the conversation is waiting."""
+        if not await self._settle(key):
+            return False
         now, started, seen = self.clock(), time.perf_counter(), {}
 
         async def work(tx: Transaction):
@@ -201,6 +216,22 @@ class Engine:
         self.outbox.wake.set()
         await self.outbox.flush(due, snapshot)
         return more
+
+    async def _settle(self, key: Key) -> bool:
+        """A store shared by several workers holds an ordered event back for a moment after it
+        arrived, so that an earlier one reaching another worker a little later still goes first
+        (Telegram's parallel webhook connections): that wait is spent here, before the turn's
+        transaction, holding no connection. Bounded: a chat that keeps writing still moves.
+        False when no event of the conversation waits (nothing to claim)."""
+        settle_wait = getattr(self.store, "settle_wait", None)
+        for _ in range(SETTLE_LOOKS if settle_wait is not None else 0):
+            wait = await settle_wait(key)
+            if wait is None:
+                return False
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        return True
 
     async def _unit(self, work):
         """`work(tx)` as one unit of work: grouped with others ready at the same time where the

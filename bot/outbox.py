@@ -42,10 +42,12 @@ from bot.store import OutboxRecord, Store, Transaction
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
-# A worker's hold on a destination while it sends, renewed at each row sent: longer than one
-# send can take (Telegram's timeouts), short enough that a killed worker's chats soon move on.
-LEASE_SECONDS = 30.0
+# A worker's hold on a destination while it sends: renewed at each row sent and, while a send
+# is on its way, every third of it (so a send slower than the lease keeps it); short, so that a
+# killed worker's chats soon move on.
+LEASE_SECONDS = 10.0
 IDLE_WAKE = 30.0  # seconds: look again even if nobody rang
+LEFTOVER_GRACE = 1.0  # seconds a due row is left to the worker that wrote it (several workers)
 # At shutdown, sends already on their way to a platform get this long to be answered (a reply
 # counts as sent only once the platform said so); nothing new starts meanwhile.
 STOP_GRACE = 20.0
@@ -220,11 +222,12 @@ class Outbox:
         """Send every due row of every registered route, waiting for the sends to end."""
         return await self.flush(await self._due_destinations())
 
-    async def _due_destinations(self) -> list[Destination]:
+    async def _due_destinations(self, grace: float = 0.0) -> list[Destination]:
+        """Destinations with rows due (for `grace` seconds at least)."""
         if not self.senders:
             return []
         async with self.store.transaction() as tx:
-            records = await tx.due_outbox(self.clock(), routes=self.routes)
+            records = await tx.due_outbox(self.clock() - timedelta(seconds=grace), routes=self.routes)
         return list(dict.fromkeys(r.envelope.destination for r in records))
 
     async def _send_destination(
@@ -279,10 +282,13 @@ class Outbox:
             try:
                 task = asyncio.current_task()
                 self._delivering.add(task)
+                renewing = asyncio.create_task(self._keep_lease(destination)) if self.shared else None
                 try:
                     returned = await sender.deliver(batch)
                 finally:
                     self._delivering.discard(task)
+                    if renewing is not None:
+                        renewing.cancel()
                 for row in returned or ():
                     await row.sent()
             except RetryLater as e:
@@ -318,6 +324,19 @@ class Outbox:
                     limit.done(now, cost)
             pending = [r for r in pending if not r.done]
         return None
+
+    async def _keep_lease(self, destination: Destination) -> None:
+        """While a send is on its way: renew the destination's lease every third of it, so that
+        another worker never takes over (and sends the row again) only because a call is slow."""
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            try:
+                async with self.store.transaction() as tx:
+                    held = await tx.lease_destination(destination, self.owner, LEASE_SECONDS)
+                if not held:
+                    log.warning("outbox: lost the lease on %s while sending", destination_text(destination))
+            except Exception as e:  # the next renewal, or the mark after the send, tries again
+                log.warning("outbox: could not renew a lease: %r", e)
 
     async def _room(
         self,
@@ -450,7 +469,11 @@ class Outbox:
             while True:
                 self.wake.clear()
                 try:
-                    for destination in await self._due_destinations():
+                    # Several workers: a row just written is being sent by the worker that wrote
+                    # it (its flush); the others take only rows left over for a moment (that
+                    # worker died, or does not serve the route), not race it for every row.
+                    grace = LEFTOVER_GRACE if self.shared else 0.0
+                    for destination in await self._due_destinations(grace):
                         self._start(destination)
                     delay = await self._seconds_to_next()
                 except Exception:

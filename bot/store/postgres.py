@@ -15,10 +15,11 @@ traffic finds nothing to apply and neither locks nor alters anything.
 Several workers, one bot:
 - `next_inbound(key)` claims the conversation for the rest of the transaction with
   `pg_try_advisory_xact_lock`: another worker running that conversation's turn makes it return
-  None (that worker will run the next event after its commit). Ordered events (Telegram's
-  update_id) are held for a short settle window after they arrived, measured by the database's
-  clock, so an earlier update that reaches another worker a few milliseconds later still goes
-  first.
+  None at once (that worker runs the next event after its commit, woken by NOTIFY if it had
+  looked already). Ordered events (Telegram's update_id) are held for a short settle window
+  after they arrived, measured by the database's clock, so an earlier update that reaches
+  another worker a few milliseconds later still goes first; the engine waits that out before
+  it claims (`settle_wait`), holding no connection.
 - Outbox destinations are leased (`lease_destination`): one worker sends a destination's rows
   at a time, in order; a lease runs out by itself when its worker dies.
 - Sends to a rate-limited destination are reserved in `send_log` under an advisory lock, so a
@@ -35,7 +36,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -67,10 +68,9 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 MIGRATION_LOCK = 0x71756F7465626F74  # "quotebot"
 CONVERSATION_SEED = 14
 DEFAULT_POOL = 10
-CLAIM_TRIES, CLAIM_PAUSE = 20, 0.05  # up to a second for another worker's turn to commit
 DEFAULT_SETTLE = 0.3  # seconds an ordered event waits after arriving, for a late earlier one
 CONNECT_TIMEOUT = 10.0  # seconds; a database that is not there is reported, not waited on forever
-CHANNEL = "quotebot"  # LISTEN/NOTIFY channel: "inbox" or "outbox"
+CHANNEL = "quotebot"  # LISTEN/NOTIFY channel: "inbox <conversation>" or "outbox"
 # Where personal data about a conversation lives (the conversation itself last: purge finds
 # the stale ones through it).
 _PERSONAL = (
@@ -142,6 +142,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(kind, encoder=_dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """A connection goes back to the pool as it is (asyncpg still rolls back an open
+    transaction): the store keeps no session state on pooled connections (no SET, no LISTEN,
+    no session-level advisory locks: every lock is transaction-scoped), so the default reset
+    (RESET ALL, pg_advisory_unlock_all(), UNLISTEN *, CLOSE ALL) was a round trip per unit of
+    work for nothing."""
+
+
 class PostgresStore:
     """Open with `await PostgresStore.open(url)` (or `bot.store.open_store`); close with `close()`."""
 
@@ -154,6 +162,8 @@ class PostgresStore:
         self.settle = settle
         self.description = describe(url)
         self._listener: asyncpg.Connection | None = None
+        self._counter: asyncpg.Connection | None = None
+        self._counter_lock = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -165,6 +175,7 @@ class PostgresStore:
                 min_size=1,
                 max_size=pool_size,
                 init=_init_connection,
+                reset=_no_reset,
                 timeout=CONNECT_TIMEOUT,
                 command_timeout=60,
             )
@@ -180,10 +191,11 @@ class PostgresStore:
         return store
 
     async def close(self) -> None:
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.close()
-            self._listener = None
+        for own in (self._listener, self._counter):
+            if own is not None:
+                with contextlib.suppress(Exception):
+                    await own.close()
+        self._listener = self._counter = None
         await self._pool.close()
 
     async def schema_version(self) -> int:
@@ -231,10 +243,50 @@ class PostgresStore:
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
         """One unit of work: committed on a clean exit, rolled back on any exception."""
         async with self._pool.acquire() as conn, conn.transaction():
-            yield PostgresTransaction(conn, self.settle)
+            yield PostgresTransaction(conn, self.settle, self._count)
+
+    async def _count(self, name: str) -> int:
+        """The counter's next value, committed at once on a connection of its own.
+
+        Inside the turn's transaction the counter row stayed locked until that turn committed,
+        so every quote of the day across all workers waited for the one before it, each holding
+        a pooled connection meanwhile (under load: a second per quote, and the webhooks' own
+        commits queued behind). The price: a turn that fails after taking a number leaves a gap;
+        references stay unique and rising."""
+        async with self._counter_lock:
+            for attempt in (1, 2):
+                try:
+                    if self._counter is None or self._counter.is_closed():
+                        self._counter = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
+                    return await self._counter.fetchval(
+                        "INSERT INTO counters (name, value) VALUES ($1, 1)"
+                        " ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+                        name,
+                    )
+                except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError):
+                    self._counter = None  # the server restarted or the connection dropped: once more
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    async def settle_wait(self, conversation: Key) -> float | None:
+        """Seconds until the conversation's next waiting event has settled (0: claim it now;
+        None: no event waits).
+
+        The engine sleeps this long before it claims the conversation, so a settling event
+        holds neither a pooled connection nor the conversation's lock while it waits: with the
+        wait inside the claim, ten settling turns took a pool of ten, and the webhook's own
+        commits (the 2xx Telegram waits for) queued behind them."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(_NEXT_INBOUND, str(conversation), self.settle)
+        if row is None:
+            return None
+        if row["ord"] is None or self.settle <= 0:
+            return 0.0
+        return max(row["wait"], 0.0)
 
     async def listen(self, callback: Callable[[str], None]) -> None:
-        """Call `callback("inbox" | "outbox")` when another worker committed new work.
+        """Call `callback("inbox <conversation>" | "outbox")` when a worker committed new work.
 
         One dedicated connection; if it drops, the workers' own sweeps still find the work."""
         if self._listener is None:
@@ -242,13 +294,24 @@ class PostgresStore:
         await self._listener.add_listener(CHANNEL, lambda _conn, _pid, _channel, payload: callback(payload))
 
 
+# A conversation's next waiting event (NULLS FIRST: as SQLite sorts them) and the seconds until
+# it has settled: `wait` > 0 for an ordered event that arrived less than the window ago.
+_NEXT_INBOUND = (
+    "SELECT id, inbound, received_at, ord,"
+    " extract(epoch FROM arrived_at + make_interval(secs => $2) - clock_timestamp())::float8 AS wait"
+    " FROM inbox WHERE conversation = $1 AND done_at IS NULL ORDER BY ord NULLS FIRST, id LIMIT 1"
+)
+
+
 class PostgresTransaction:
     """The queries the bot makes, all inside one open transaction (see bot.store.Transaction)."""
 
-    def __init__(self, conn: asyncpg.Connection, settle: float):
+    def __init__(self, conn: asyncpg.Connection, settle: float, count: Callable[[str], Awaitable[int]]):
         self._conn = conn
         self._settle = settle
+        self._count = count
         self._notified: set[str] = set()
+        self._claimed: set[str] = set()  # conversations this transaction holds
 
     async def _notify(self, what: str) -> None:
         """Wake the other workers when this transaction commits (NOTIFY is sent at commit)."""
@@ -269,7 +332,9 @@ class PostgresTransaction:
             now,
         )
         if added is not None:
-            await self._notify("inbox")
+            # Names the conversation: each worker tries that one (the one running its turn now
+            # runs it next), rather than every worker sweeping every waiting chat at each event.
+            await self._notify(f"inbox {inbound.conversation}")
         return added
 
     async def pending_conversations(self, limit: int = 100) -> list[Key]:
@@ -284,28 +349,26 @@ class PostgresTransaction:
         """The next event, with the conversation claimed until this transaction ends; None when
         none waits or another worker holds the conversation (it runs the rest after its turn)."""
         key = str(conversation)
-        # Another worker's turn of this conversation holds it: wait for that turn's commit a
-        # little (turns take milliseconds), then leave it to that worker, which looks again.
-        for _ in range(CLAIM_TRIES):
-            if await self._conn.fetchval(
+        again = key in self._claimed  # held already: the turn asks whether more events wait
+        if not again:
+            # Another worker's turn of this conversation holds it: leave the conversation to that
+            # worker at once, holding nothing while it runs. It runs what waits after its turn:
+            # an event committed too late for its own look wakes it with NOTIFY (`add_inbound`).
+            if not await self._conn.fetchval(
                 "SELECT pg_try_advisory_xact_lock(hashtextextended($1, $2))", key, CONVERSATION_SEED
             ):
+                return None
+            self._claimed.add(key)
+        row = await self._conn.fetchrow(_NEXT_INBOUND, key, self._settle)
+        # An earlier update may arrive while we wait: look again after. The engine waited out
+        # the window before claiming (`settle_wait`), so this waits, holding the connection,
+        # only for an update that arrived since. Asked again in the same transaction, it is
+        # only "is there more?": never worth a wait.
+        for _ in range(3):
+            if again or row is None or row["ord"] is None or row["wait"] <= 0:
                 break
-            await asyncio.sleep(CLAIM_PAUSE)
-        else:
-            return None
-        query = (
-            # NULLS FIRST: as SQLite sorts them.
-            "SELECT id, inbound, received_at, ord,"
-            " extract(epoch FROM arrived_at + make_interval(secs => $2) - clock_timestamp()) AS wait"
-            " FROM inbox WHERE conversation = $1 AND done_at IS NULL ORDER BY ord NULLS FIRST, id LIMIT 1"
-        )
-        row = await self._conn.fetchrow(query, key, self._settle)
-        for _ in range(3):  # an earlier update may arrive while we wait: look again after
-            if row is None or row["ord"] is None or row["wait"] <= 0:
-                break
-            await asyncio.sleep(min(float(row["wait"]), self._settle))
-            row = await self._conn.fetchrow(query, key, self._settle)
+            await asyncio.sleep(min(row["wait"], self._settle))
+            row = await self._conn.fetchrow(_NEXT_INBOUND, key, self._settle)
         if row is None:
             return None
         return InboxItem(row["id"], Inbound.from_json(row["inbound"]), utc_text(row["received_at"]))
@@ -341,12 +404,7 @@ class PostgresTransaction:
 
     async def next_reference(self, prefix: str, local_day: str) -> str:
         name = f"{prefix}-{local_day}"
-        value = await self._conn.fetchval(
-            "INSERT INTO counters (name, value) VALUES ($1, 1)"
-            " ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
-            name,
-        )
-        return f"{name}-{value:04d}"
+        return f"{name}-{await self._count(name):04d}"  # not rolled back with the turn (`_count`)
 
     async def save_quote(self, ref: str, conversation: Key, quote: dict, now: datetime) -> None:
         await self._conn.execute(

@@ -208,3 +208,23 @@ async def test_pg_nul_characters_do_not_break_a_turn(empty_pg):
             assert (await tx.transcript(A))[0]["text"] == "p\ufffdq"
     finally:
         await store.close()
+
+
+async def test_pg_a_reference_does_not_wait_for_another_turns_commit(empty_pg):
+    """Two turns finishing a quote at once: the second gets its number while the first is still
+    open (a counter row locked to the first's commit made every quote of the day queue). A turn
+    rolled back keeps the number it took: a gap, never a reference given twice."""
+    store = await PgStore.open(empty_pg, settle=0)
+    try:
+        async with store.transaction() as first:
+            assert await first.next_reference("Q", "20261122") == "Q-20261122-0001"
+            async with store.transaction() as second:
+                assert await asyncio.wait_for(second.next_reference("Q", "20261122"), 5) == "Q-20261122-0002"
+        with pytest.raises(RuntimeError):
+            async with store.transaction() as failed:
+                await failed.next_reference("Q", "20261122")
+                raise RuntimeError("the turn failed")
+        async with store.transaction() as tx:
+            assert await tx.next_reference("Q", "20261122") == "Q-20261122-0004"
+    finally:
+        await store.close()

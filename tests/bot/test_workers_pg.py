@@ -115,3 +115,81 @@ async def test_workers_run_each_event_once_in_the_platforms_order(pg):
     finally:
         for app in apps:
             await app.close()
+
+
+async def test_workers_a_send_slower_than_the_lease_is_not_sent_again(pg, monkeypatch):
+    """A send that takes longer than the lease (a slow Telegram): the sending worker renews the
+    lease while the call is on its way, so another worker draining meanwhile leaves the row."""
+    monkeypatch.setattr("bot.outbox.LEASE_SECONDS", 1.0)
+    clock = Clock()
+    stores = [await open_store(pg, settle=0) for _ in range(2)]
+    sent: list = []
+
+    class Slow:
+        async def deliver(self, rows):
+            for row in rows:
+                sent.append(("slow", row.id))
+                await asyncio.sleep(3.0)  # three leases long
+                await row.sent()
+
+    slow, other = Outbox(stores[0], clock), Outbox(stores[1], clock)
+    slow.register("telegram", Slow())
+    other.register("telegram", SlowRecorder("other", sent))
+    async with stores[0].transaction() as tx:
+        row = await tx.enqueue(Envelope(Key("telegram", "1"), Reply("k", "hello")), NOW)
+    try:
+        sending = asyncio.create_task(slow.drain())
+        while not sent:  # the slow worker has the lease and its call is on its way
+            await asyncio.sleep(0.01)
+        while not sending.done():  # the other worker keeps looking while the call is slow
+            await other.drain()
+            await asyncio.sleep(0.2)
+        await sending
+        await other.drain()
+    finally:
+        for store in stores:
+            await store.close()
+    assert [s[:2] for s in sent] == [("slow", row)]
+
+
+async def test_workers_a_settling_turn_holds_no_connection(pg):
+    """A turn waiting out the settle window holds no pooled connection: with a pool of one and
+    a 5 s window, another chat's update is still committed (the webhook's 2xx) at once."""
+    app = await open_chat_app(pg, Clock(), env={"QUOTEBOT_DB_POOL": "1", "QUOTEBOT_SETTLE_MS": "5000"})
+    a, b = Key("telegram", "1"), Key("telegram", "2")
+    try:
+        await app.engine.accept([Inbound(a, "text", "/start", event_id="a1", order=1)])
+        settling = asyncio.create_task(app.engine.step(a))
+        await asyncio.sleep(0.2)  # the step is waiting for a1 to settle
+        # (half the window: had the turn held the connection, this would wait out the window)
+        accepted = await asyncio.wait_for(
+            app.engine.accept([Inbound(b, "text", "/start", event_id="b1", order=2)]), timeout=2.5
+        )
+        assert accepted == 1 and not settling.done()
+        settling.cancel()
+    finally:
+        await app.close()
+
+
+async def test_workers_is_there_more_does_not_wait_for_the_next_event_to_settle(pg):
+    """Within a turn, asking again whether another event waits answers at once: the turn's
+    commit is not held up (lock and connection) by the next event's settle window."""
+    store = await open_store(pg, settle=30)
+    a = Key("telegram", "1")
+    try:
+        async with store.transaction() as tx:
+            await tx.add_inbound(Inbound(a, "text", "one", event_id="e1", order=1), NOW)
+            await tx.add_inbound(Inbound(a, "text", "two", event_id="e2", order=2), NOW)
+        async with store._pool.acquire() as conn:  # e1 arrived long ago; e2 just now
+            await conn.execute(
+                "UPDATE inbox SET arrived_at = arrived_at - interval '1 minute' WHERE event_id = 'e1'"
+            )
+        assert await store.settle_wait(a) == 0
+        async with store.transaction() as tx:
+            first = await asyncio.wait_for(tx.next_inbound(a), timeout=10)
+            await tx.inbound_done(first.id, NOW)
+            more = await asyncio.wait_for(tx.next_inbound(a), timeout=10)
+        assert (first.inbound.text, more.inbound.text) == ("one", "two")
+        assert 25 < await store.settle_wait(a) <= 30  # e2 itself still waits out its window
+    finally:
+        await store.close()
