@@ -29,6 +29,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -42,10 +43,11 @@ from bot.store import OutboxRecord, Store, Transaction
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
-# A worker's hold on a destination while it sends: renewed at each row sent and, while a send
-# is on its way, every third of it (so a send slower than the lease keeps it); short, so that a
-# killed worker's chats soon move on.
-LEASE_SECONDS = 10.0
+# A worker's hold on a destination while it sends: renewed every fifth of it for as long as it
+# is held (a slow send, a wait for a rate limit), and at each row sent; short, so that a killed
+# worker's chats soon move on. A worker that could not renew in time (a starved event loop)
+# sends nothing more under it: another worker may have taken over.
+LEASE_SECONDS = 15.0
 IDLE_WAKE = 30.0  # seconds: look again even if nobody rang
 LEFTOVER_GRACE = 1.0  # seconds a due row is left to the worker that wrote it (several workers)
 # At shutdown, sends already on their way to a platform get this long to be answered (a reply
@@ -146,6 +148,7 @@ class Outbox:
         # A store several workers share (PostgreSQL) has leases and a shared send log.
         self.shared = bool(getattr(store, "shared", False))
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._held: dict[str, float] = {}  # destination -> until when its lease surely holds (monotonic)
         self.stopping = False  # set at shutdown: finish the call in flight, start no other
         self._delivering: set[asyncio.Task] = set()  # tasks inside a sender's deliver() now
         # Per destination, how many times its rows were read for sending (under its lock): a
@@ -242,16 +245,18 @@ class Outbox:
                 # Several workers on one database: one of them sends a destination's rows at a
                 # time, under a lease that runs out by itself if that worker dies mid-send; and
                 # rows read before the lease may have been sent by another worker since.
-                async with self.store.transaction() as tx:
-                    if not await tx.lease_destination(destination, self.owner, LEASE_SECONDS):
-                        return None  # another worker is sending them; it looks again after
+                if not await self._lease(destination):
+                    return None  # another worker is sending them; it looks again after
                 known = None
+                renewing = asyncio.create_task(self._keep_lease(destination))
             try:
                 return await self._send_rows(destination, text, sender, route, known)
             finally:
                 # Counted when done: a snapshot taken before now may hold rows sent since.
                 self._reads[text] = self._reads.get(text, 0) + 1
                 if self.shared:
+                    renewing.cancel()
+                    self._held.pop(text, None)
                     with contextlib.suppress(Exception):
                         async with self.store.transaction() as tx:
                             await tx.release_destination(destination, self.owner)
@@ -280,15 +285,15 @@ class Outbox:
                     return wait
                 batch = pending[:room]
             try:
+                if self.shared and not self._holds(text):
+                    log.warning("outbox: the lease on %s ran out before a send; leaving the rows", text)
+                    return None  # another worker may be sending them; the next round looks again
                 task = asyncio.current_task()
                 self._delivering.add(task)
-                renewing = asyncio.create_task(self._keep_lease(destination)) if self.shared else None
                 try:
                     returned = await sender.deliver(batch)
                 finally:
                     self._delivering.discard(task)
-                    if renewing is not None:
-                        renewing.cancel()
                 for row in returned or ():
                     await row.sent()
             except RetryLater as e:
@@ -325,17 +330,34 @@ class Outbox:
             pending = [r for r in pending if not r.done]
         return None
 
+    async def _lease(self, destination: Destination) -> bool:
+        """Take or renew the destination's lease; note until when it surely holds (counted from
+        before the call: the database stamped it later)."""
+        asked = time.monotonic()
+        async with self.store.transaction() as tx:
+            held = await tx.lease_destination(destination, self.owner, LEASE_SECONDS)
+        text = destination_text(destination)
+        if held:
+            self._held[text] = asked + LEASE_SECONDS
+        else:
+            self._held.pop(text, None)
+        return held
+
+    def _holds(self, text: str) -> bool:
+        """Whether this worker surely still holds the lease, with room for a send to finish."""
+        return time.monotonic() < self._held.get(text, 0.0) - LEASE_SECONDS / 2
+
     async def _keep_lease(self, destination: Destination) -> None:
-        """While a send is on its way: renew the destination's lease every third of it, so that
-        another worker never takes over (and sends the row again) only because a call is slow."""
+        """For as long as the destination is held: renew the lease every fifth of it, so that
+        another worker never takes over (and sends a row again) only because a call or a rate
+        limit is slow."""
         while True:
-            await asyncio.sleep(LEASE_SECONDS / 3)
+            await asyncio.sleep(LEASE_SECONDS / 5)
             try:
-                async with self.store.transaction() as tx:
-                    held = await tx.lease_destination(destination, self.owner, LEASE_SECONDS)
-                if not held:
-                    log.warning("outbox: lost the lease on %s while sending", destination_text(destination))
-            except Exception as e:  # the next renewal, or the mark after the send, tries again
+                if not await self._lease(destination):
+                    log.warning("outbox: lost the lease on %s", destination_text(destination))
+                    return
+            except Exception as e:  # the next renewal tries again; `_holds` stops the sends meanwhile
                 log.warning("outbox: could not renew a lease: %r", e)
 
     async def _room(
@@ -419,9 +441,12 @@ class Outbox:
 
     async def _mark_sent(self, row: OutboxRow) -> None:
         if self.shared:
+            asked = time.monotonic()
             async with self.store.transaction() as tx:
                 await tx.mark_sent(row.id, self.clock())
-                await tx.lease_destination(row.destination, self.owner, LEASE_SECONDS)
+                held = await tx.lease_destination(row.destination, self.owner, LEASE_SECONDS)
+            if held:
+                self._held[destination_text(row.destination)] = asked + LEASE_SECONDS
         else:
             await self.store.mark_sent(row.id, self.clock())
         metrics.sent(route_of(row.destination), _about(row.destination), row.kind)

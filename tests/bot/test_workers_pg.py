@@ -6,6 +6,7 @@ nothing but the database, so every guarantee below is the database's, not the pr
 """
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import pytest
@@ -193,3 +194,53 @@ async def test_workers_is_there_more_does_not_wait_for_the_next_event_to_settle(
         assert 25 < await store.settle_wait(a) <= 30  # e2 itself still waits out its window
     finally:
         await store.close()
+
+
+class Stalling:
+    """A store whose transactions, from the `after`-th on, wait `seconds` first: a worker whose
+    pool (or event loop) is starved, its lease renewals included."""
+
+    def __init__(self, store, after: int, seconds: float):
+        self._store, self.after, self.seconds = store, after, seconds
+        self.count, self.stalled = 0, asyncio.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self):
+        self.count += 1
+        if self.count >= self.after:
+            self.stalled.set()
+            await asyncio.sleep(self.seconds)
+        async with self._store.transaction() as tx:
+            yield tx
+
+
+async def test_workers_a_worker_whose_lease_ran_out_sends_nothing_more(pg, monkeypatch):
+    """A worker stalled between reading a chat's rows and sending them (waiting for the shared
+    rate limit on a starved pool) for longer than its lease: another worker took over and sent
+    them; the stalled one, back, sends nothing under the lapsed lease."""
+    monkeypatch.setattr("bot.outbox.LEASE_SECONDS", 1.0)
+    clock = Clock()
+    base = [await open_store(pg, settle=0) for _ in range(2)]
+    sent: list = []
+    # Its 4th transaction is the rate limit's reservation (1: the due scan, 2: lease, 3: rows).
+    stalling = Stalling(base[0], after=4, seconds=2.5)
+    stalled, other = Outbox(stalling, clock), Outbox(base[1], clock)
+    window = lambda: SlidingWindow(100, timedelta(seconds=1))  # noqa: E731
+    stalled.register("telegram", SlowRecorder("stalled", sent), limit=window)
+    other.register("telegram", SlowRecorder("other", sent))
+    async with base[0].transaction() as tx:
+        row = await tx.enqueue(Envelope(Key("telegram", "1"), Reply("k", "hello")), NOW)
+    try:
+        sending = asyncio.create_task(stalled.drain())
+        await stalling.stalled.wait()
+        while not sent:  # once the lease has run out, the other worker sends the row
+            await other.drain()
+            await asyncio.sleep(0.2)
+        await sending
+    finally:
+        for store in base:
+            await store.close()
+    assert [s[:2] for s in sent] == [("other", row)]
