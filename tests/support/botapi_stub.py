@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import math
 import random
 import re
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,7 +40,7 @@ _STRING_PARAMS = frozenset(
 )
 _DEFAULT_ERRORS = {400: THREAD_NOT_FOUND, 403: "Forbidden: bot was blocked by the user"}
 
-__all__ = ["ApiError", "BotApiStub", "Call", "Faults", "Sent"]
+__all__ = ["ApiError", "BotApiStub", "Call", "Faults", "FloodControl", "Sent"]
 
 # What a fault may hit: the calls that change what a user or staff sees (getUpdates, getMe and
 # setMyCommands are left alone, so a bot can always start and poll).
@@ -94,6 +96,28 @@ class Faults:
         return self.redeliver > 0 and random.Random(f"{self.seed}:poll:{poll}").random() < self.redeliver
 
 
+# What Telegram's flood control counts as a message (a tap's answer, getUpdates... are not).
+MESSAGE_METHODS = frozenset(
+    {"sendmessage", "editmessagetext", "editmessagereplymarkup", "senddocument", "sendphoto"}
+    | {"sendvoice", "copymessage", "forwardmessage", "createforumtopic", "closeforumtopic"}
+    | {"reopenforumtopic"}
+)
+
+
+@dataclass(frozen=True)
+class FloodControl:
+    """Telegram's documented limits (Bot FAQ, "My bot is hitting limits"), answered as Telegram
+    does, with 429 and retry_after: more than ``per_second`` messages in any second for the bot,
+    or ``per_group_minute`` in any minute to one group (chat_id < 0). Counted by the stub's
+    clock when each call arrives; refused calls do not count. Per private chat Telegram only
+    says "avoid more than one a second" and allows bursts: not enforced here."""
+
+    per_second: int = 30
+    per_group_minute: int = 20
+    methods: frozenset[str] = MESSAGE_METHODS
+    clock: Callable[[], float] = time.time  # seconds; tests of the stub itself inject one
+
+
 @dataclass
 class _Failure:
     method: str
@@ -118,12 +142,16 @@ class BotApiStub:
         max_poll_wait: float = 5.0,
         faults: Faults | None = None,
         webhook_delivery: bool = True,
+        flood: FloodControl | None = None,
     ):
         self.token, self.max_poll_wait = token, max_poll_wait
         # False: setWebhook is recorded but nothing is POSTed; the test posts each update to
         # the worker it chooses (several `quotebot serve` processes behind one address).
         self.webhook_delivery = webhook_delivery
         self.faults = faults  # None: every call is answered at once and truthfully
+        self.flood = flood  # None: no rate limits
+        self._flood_times: deque[float] = deque()  # messages in the last second
+        self._group_times: dict[object, deque[float]] = {}  # per group, the last minute
         self._fault_counts: dict[tuple[str, object], int] = {}
         self._polls = 0
         self._closing = threading.Event()
@@ -464,6 +492,10 @@ class BotApiStub:
                 self._waiting[method.lower()] -= 1
                 if id(gate) in self._dropped:
                     return 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}
+        refused = self._flood_control(method, params)
+        if refused is not None:
+            self._record(method, params, files, error=refused.description, fault="flood")
+            return refused.code, refused.envelope()
         fault = self._draw_fault(method, params)
         if fault == "hang":  # nothing happens; the answer comes after the client gave up
             self._record(method, params, files, error="hang: no answer in time", fault=fault)
@@ -482,6 +514,32 @@ class BotApiStub:
         if fault == "late":  # done, but the client will not hear of it
             self._closing.wait(self.faults.hang if self.faults else 0)
         return status, envelope
+
+    def flooded(self) -> list[Call]:
+        """The calls flood control refused with 429."""
+        return [c for c in self.calls() if c.fault == "flood"]
+
+    def _flood_control(self, method: str, params: dict) -> ApiError | None:
+        """A 429 if this message would go over the bot's second or its group's minute."""
+        if self.flood is None or method.lower() not in self.flood.methods:
+            return None
+        now = self.flood.clock()
+        chat = params.get("chat_id")
+        with self._cond:
+            windows = [(self._flood_times, 1.0, self.flood.per_second)]
+            if isinstance(chat, int) and chat < 0:
+                windows.append(
+                    (self._group_times.setdefault(chat, deque()), 60.0, self.flood.per_group_minute)
+                )
+            for times, period, limit in windows:
+                while times and now - times[0] >= period:
+                    times.popleft()
+                if len(times) >= limit:
+                    wait = math.ceil(times[0] + period - now)
+                    return ApiError(429, f"Too Many Requests: retry after {wait}", wait)
+            for times, _, _ in windows:
+                times.append(now)
+        return None
 
     def _draw_fault(self, method: str, params: dict) -> str | None:
         with self._cond:
