@@ -212,20 +212,31 @@ async def test_one_chats_429_postpones_that_chat_only(app, telegram, stub, clock
     assert [t for t, _ in messages(timeline, 2) + messages(timeline, 3)] == [0.0] * 4
 
 
-async def test_429s_from_three_chats_at_once_pause_the_whole_bot(app, telegram, stub, clock):
-    """Three different chats refused with 429 within their waits: the bot as a whole went over,
+async def test_429s_from_five_chats_at_once_pause_the_whole_bot(app, telegram, stub, clock):
+    """Five different chats refused with 429 within their waits: the bot as a whole went over,
     so nothing is sent to anyone (the staff group neither) until the longest wait is over."""
+    refused_chats = (1, 2, 3, 4, 5)
     stub.fail_next(
-        "sendMessage", error_code=429, retry_after=5, times=3, when=lambda p: p["chat_id"] in (1, 2, 3)
+        "sendMessage", error_code=429, retry_after=5, times=5, when=lambda p: p["chat_id"] in refused_chats
     )
-    for chat in (1, 2, 3, 4, 5):
+    for chat in (*refused_chats, 6, 7):
         await owe(app, user(chat), [f"{chat}: a"])
     await owe(app, Staff(), ["alert"], kind="alert")
     timeline = await run_out(app, stub, clock)
     refused = [t for t, c in timeline if c.error and "Too Many Requests" in c.error]
-    assert refused == [0.0, 0.0, 0.0]
+    assert refused == [0.0] * 5
     sent = messages(timeline)
-    assert {t for t, _ in sent} == {5.0} and len(sent) == 6
+    assert {t for t, _ in sent} == {5.0} and len(sent) == 8
+
+
+async def test_429s_from_four_chats_pause_only_those(app, telegram, stub, clock):
+    """Four chats' 429s close together may be four chats' own: the others are not held."""
+    stub.fail_next("sendMessage", error_code=429, retry_after=5, times=4, when=lambda p: p["chat_id"] <= 4)
+    for chat in (1, 2, 3, 4, 6, 7):
+        await owe(app, user(chat), [f"{chat}: a"])
+    timeline = await run_out(app, stub, clock)
+    assert [t for t, _ in messages(timeline, 6) + messages(timeline, 7)] == [0.0, 0.0]
+    assert {t for t, _ in messages(timeline) if t} == {5.0}
 
 
 async def test_limits_are_off_for_benchmarks(tmp_path, clock, stub):
@@ -279,21 +290,21 @@ async def test_workers_on_postgresql_share_the_bots_limit():
 
 
 class Flooded:
-    """A sender Telegram refuses with 429 (retry after a minute) for chats 1, 2 and 3."""
+    """A sender Telegram refuses with 429 (retry after a minute) for chats 1 to 5."""
 
     def __init__(self, log: list):
         self.log = log
 
     async def deliver(self, rows):
         for row in rows:
-            if row.destination.id in ("1", "2", "3"):
+            if row.destination.id in ("1", "2", "3", "4", "5"):
                 raise RetryLater(60, "Too Many Requests", flood=True)
             self.log.append(row.destination)
             await row.sent()
 
 
 async def test_a_pause_for_the_whole_bot_holds_every_worker_on_postgresql():
-    """One worker meets 429s from three chats: the other worker sends nothing either (it is the
+    """One worker meets 429s from five chats: the other worker sends nothing either (it is the
     same bot) until the pause is over; told by the database, not by its own 429s."""
     url = await fresh_pg_url()
     clock, sent = Clock(), []
@@ -304,7 +315,7 @@ async def test_a_pause_for_the_whole_bot_holds_every_worker_on_postgresql():
         outbox.register("telegram", Flooded(sent), limit=chat_bucket, overall=bot_limit())
         outboxes.append(outbox)
     async with stores[0].transaction() as tx:
-        for chat in (1, 2, 3):
+        for chat in (1, 2, 3, 4, 5):
             await tx.enqueue(Envelope(user(chat), Reply("k", "refused")), clock())
     try:
         await outboxes[0].drain()
