@@ -300,7 +300,10 @@ class Outbox:
                 row = _first_unsent(batch)
                 _refused(row, "retry_later", retry=True)
                 if e.flood and route in self._overall:  # several chats at once: the whole bot waits
-                    await self._flooded(self._overall[route], text, e.seconds)
+                    # (a group's topics are one chat to Telegram: its 20 a minute is not the bot's)
+                    await self._flooded(
+                        self._overall[route], destination_text(_limit_key(destination)), e.seconds
+                    )
                 await self._postpone(row, str(e), timedelta(seconds=max(e.seconds, 1)))
                 return None
             except GiveUp as e:

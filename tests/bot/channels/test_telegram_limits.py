@@ -229,6 +229,20 @@ async def test_429s_from_five_chats_at_once_pause_the_whole_bot(app, telegram, s
     assert {t for t, _ in sent} == {5.0} and len(sent) == 8
 
 
+async def test_429s_from_five_topics_of_the_staff_group_are_one_chats(app, telegram, stub, clock):
+    """The staff group refused in five of its topics is one group over its minute, not the bot
+    over its second: a user's message still goes at once."""
+    stub.fail_next(
+        "sendMessage", error_code=429, retry_after=30, times=5, when=lambda p: p["chat_id"] == STAFF_CHAT
+    )
+    for customer in range(21, 26):
+        await owe(app, Staff(user(customer)), ["relay"], kind="relay")
+    await owe(app, user(9), ["hello"])
+    timeline = await run_out(app, stub, clock)
+    assert [t for t, _ in messages(timeline, 9)] == [0.0]
+    assert min(t for t, c in messages(timeline, STAFF_CHAT) if c.method == "sendMessage") == 30.0
+
+
 async def test_429s_from_four_chats_pause_only_those(app, telegram, stub, clock):
     """Four chats' 429s close together may be four chats' own: the others are not held."""
     stub.fail_next("sendMessage", error_code=429, retry_after=5, times=4, when=lambda p: p["chat_id"] <= 4)
