@@ -238,6 +238,8 @@ class LineChannel:
             return
         key = Key(CHANNEL, user)
         async with self.engine.store.transaction() as tx:
+            # With several workers a turn of this user may be running: its save would undo this.
+            await tx.hold_conversation(key)
             row = await tx.load_conversation(key)
             if row is None and not blocked:
                 return

@@ -99,6 +99,11 @@ class Transaction(Protocol):
         its event id remembered for EVENT_MEMORY to recognise redeliveries."""
 
     # -- conversations ---------------------------------------------------------------------------
+    async def hold_conversation(self, key: Key) -> None:
+        """Wait until no turn of the conversation is running, and keep others off it until this
+        transaction ends: for a change to its state outside a turn (a turn saves the whole state,
+        so a change made meanwhile would be lost). A no-op where one transaction runs at a time."""
+
     async def load_conversation(self, key: Key) -> ConversationRow | None: ...
 
     async def save_conversation(self, key: Key, state: dict, now: datetime) -> None: ...

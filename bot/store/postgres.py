@@ -383,6 +383,16 @@ class PostgresTransaction:
 
     # -- conversations ------------------------------------------------------------------------
 
+    async def hold_conversation(self, key: Key) -> None:
+        """The turns' claim (`next_inbound`), waited for: a turn of this conversation running on
+        any worker commits first, and none starts until this transaction ends."""
+        text = str(key)
+        if text not in self._claimed:
+            await self._conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))", text, CONVERSATION_SEED
+            )
+            self._claimed.add(text)
+
     async def load_conversation(self, key: Key) -> ConversationRow | None:
         row = await self._conn.fetchrow("SELECT * FROM conversations WHERE key = $1", str(key))
         if row is None:

@@ -291,6 +291,9 @@ class SqliteTransaction:
         )
         return [Key.parse(r["conversation"]) for r in rows]
 
+    async def hold_conversation(self, key: Key) -> None:
+        """Nothing to do: one transaction at a time holds the whole database."""
+
     async def next_inbound(self, conversation: Key) -> InboxItem | None:
         row = await self._one(
             "SELECT id, inbound, received_at FROM inbox WHERE conversation = ? AND done_at IS NULL"

@@ -79,6 +79,21 @@ async def test_store_contract_conversation_round_trip(store):
     assert row.created_at < row.updated_at
 
 
+async def test_store_contract_a_held_conversation_is_still_the_holders(store):
+    """A unit of work that holds a conversation (to change its state outside a turn) still reads
+    and writes it and may take its next event; after it, the turns go on as before."""
+    async with store.transaction() as tx:
+        await tx.add_inbound(text_in(A, "hi", "e1"), NOW)
+    async with store.transaction() as tx:
+        await tx.hold_conversation(A)
+        await tx.hold_conversation(A)  # twice is once
+        await tx.save_conversation(A, {"line_blocked": True}, NOW)
+        assert (await tx.next_inbound(A)).inbound.text == "hi"
+    async with store.transaction() as tx:
+        assert (await tx.load_conversation(A)).state == {"line_blocked": True}
+        assert (await tx.next_inbound(A)).inbound.text == "hi"
+
+
 async def test_store_contract_references_count_per_prefix_and_day(store):
     """Q and I count separately, and each day starts again at 0001."""
     async with store.transaction() as tx:

@@ -228,3 +228,35 @@ async def test_pg_a_reference_does_not_wait_for_another_turns_commit(empty_pg):
             assert await tx.next_reference("Q", "20261122") == "Q-20261122-0004"
     finally:
         await store.close()
+
+
+async def test_pg_a_state_change_outside_a_turn_waits_for_the_turn(empty_pg):
+    """A LINE unfollow marks the user blocked while another worker's turn of that user runs: the
+    mark waits for the turn's commit and adds to what it saved (it used to be undone by the
+    turn's save, or to undo the turn's state)."""
+    turn_worker, line_worker = await PgStore.open(empty_pg, settle=0), await PgStore.open(empty_pg, settle=0)
+    try:
+        async with turn_worker.transaction() as tx:
+            await tx.add_inbound(Inbound(A, "text", "3億", event_id="e1"), NOW)
+            await tx.save_conversation(A, {"step": 1}, NOW)
+
+        async def mark_blocked():
+            async with line_worker.transaction() as tx:
+                await tx.hold_conversation(A)
+                state = (await tx.load_conversation(A)).state
+                await tx.save_conversation(A, {**state, "line_blocked": True}, NOW)
+
+        async with turn_worker.transaction() as tx:
+            item = await tx.next_inbound(A)  # the turn holds the conversation
+            state = (await tx.load_conversation(A)).state
+            marking = asyncio.create_task(mark_blocked())
+            await asyncio.sleep(0.3)
+            assert not marking.done()  # waiting for the turn
+            await tx.save_conversation(A, {**state, "step": 2}, NOW)
+            await tx.inbound_done(item.id, NOW)
+        await asyncio.wait_for(marking, 10)
+        async with turn_worker.transaction() as tx:
+            assert (await tx.load_conversation(A)).state == {"step": 2, "line_blocked": True}
+    finally:
+        await turn_worker.close()
+        await line_worker.close()
