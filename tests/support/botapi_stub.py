@@ -222,6 +222,11 @@ class BotApiStub:
         with self._cond:
             return [c for c in self._calls if method is None or c.method.lower() == method.lower()]
 
+    def calls_since(self, index: int) -> list[Call]:
+        """The calls recorded after the first `index` (to follow a long run without copying it all)."""
+        with self._cond:
+            return self._calls[index:]
+
     def sent(self, chat_id: int | None = None, thread_id: int | None = None) -> list[Sent]:
         """Messages the bot sent (sendMessage, sendDocument, copyMessage, ...), in order."""
         with self._cond:
