@@ -275,6 +275,10 @@ class Engine:
             notice = Notice(turn.notice or "") if inbound.kind == "tap" or turn.notice else None
             envelopes = _direct(inbound, turn.replies, notice)
             await self._remember(tx, turn)
+            # A prompt still unsent for a question the user has left is not delivered late
+            # (it would ask again what is answered, or show an old keyboard): superseded here,
+            # in this turn's commit. What asks nothing is always delivered.
+            await tx.supersede_questions(inbound.conversation, turn.open_question, now)
         await tx.save_conversation(inbound.conversation, turn.state, now)
         if seen is not None:
             seen["step"] = "staff" if inbound.from_staff else turn.where

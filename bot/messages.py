@@ -128,6 +128,18 @@ class Reply:
         """Every button, in the order shown: the choices, then the actions."""
         return self.choices + self.actions
 
+    @property
+    def question(self) -> str | None:
+        """The question this message asks, as its choices' tokens ("quote.industry.retail ...");
+        None when it asks none (a card's actions are not a question)."""
+        return question_of(self.choices)
+
+
+def question_of(choices: tuple[Option, ...]) -> str | None:
+    """Two prompts ask the same question when their choices carry the same tokens (a
+    multi-select's carry its keyboard's version, so each tick makes a new question)."""
+    return " ".join(o.token for o in choices) or None
+
 
 @dataclass(frozen=True)
 class Forward:
@@ -195,6 +207,14 @@ class Envelope:
     def route(self) -> str:
         """Which sender takes it: "staff" (the staff desk) or the conversation's channel."""
         return route_of(self.destination)
+
+    @property
+    def question(self) -> str | None:
+        """The question a turn's direct reply asks (see Reply.question); a newer turn that leaves
+        another question open supersedes it while unsent. Other kinds never are."""
+        if self.kind == "reply" and isinstance(self.body, Reply):
+            return self.body.question
+        return None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"to": destination_text(self.destination), "kind": self.kind}

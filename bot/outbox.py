@@ -9,13 +9,22 @@ error left behind.
 
 A destination's rows go out in row order, one destination at a time under its own lock, so a
 row is never sent twice by two senders at once, and each row is marked sent (committed) before
-the next row of that destination is sent. Telegram has no idempotency key: when the outcome of
-a send is unknown (a timeout) the sender says so and the row is sent again later; that is the
-only way a message can arrive twice, and it is logged.
+the next row of that destination is sent.
 
-A sender raises `RetryLater(seconds)` (rate limits, network errors: the row and the ones behind
-it wait) or `GiveUp(reason)` (bot blocked, chat gone: the row is kept with its reason, the next
-one is tried). Limits (bot/limits.py) are checked before rows are handed over, on the direct
+Telegram has no idempotency key. Before a send that would show a message twice if repeated (a
+new message, not an edit or a tap's answer) the sender calls `row.attempt()`, which writes the
+attempt down (`Store.note_attempt`). When the outcome stays unknown (a timeout, or the process
+was killed before the row was marked sent), the row is sent again, once per send of unknown
+outcome, and that resend is logged as one WARNING with the row's id and destination: the only
+way a message can arrive twice. A send that failed for sure (a 429, a 5xx, refused) takes its
+attempt back. After MAX_UNCERTAIN sends of unknown outcome a row is not sent again (logged as an
+error): Telegram that keeps swallowing answers must not make the bot repeat itself forever.
+
+A sender raises `RetryLater(seconds)` (the platform said how long to wait: a 429),
+`RetryLater()` (a transient failure: retried on a short, growing backoff), `OutcomeUnknown()`
+(the same, but the platform may have done it) or `GiveUp(reason)` (bot blocked, chat gone: the
+row is kept with its reason, the next one is tried); the row and the ones behind it wait.
+Limits (bot/limits.py) are checked before rows are handed over, on the direct
 path and in the worker alike: one per destination (a staff group's 20 a minute, a private
 chat's bucket) holds back only that destination's rows; one a route shares with others (the
 bot's 30 a second on Telegram) holds back whoever finds it full. Neither ever sleeps inside a
@@ -43,6 +52,11 @@ from bot.store import OutboxRecord, Store, Transaction
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
+# A transient failure (a timeout, a 5xx, the network) is retried after FIRST_RETRY seconds, then
+# twice as long each time, up to MAX_RETRY: one lost call costs a user about a second, not five,
+# and a platform that stays down is not hammered.
+FIRST_RETRY, MAX_RETRY = 0.5, 300.0
+MAX_UNCERTAIN = 3  # sends of unknown outcome after which a row is not sent again
 # A worker's hold on a destination while it sends: renewed every fifth of it for as long as it
 # is held (a slow send, a wait for a rate limit), and at each row sent; short, so that a killed
 # worker's chats soon move on. A worker that could not renew in time (a starved event loop)
@@ -57,12 +71,30 @@ PRUNE_LIMITS = 4096  # per-destination limits kept before the idle ones are forg
 
 
 class RetryLater(Exception):
-    """The platform asked us to wait (Telegram 429) or a transient error occurred."""
+    """The platform asked us to wait `seconds` (Telegram 429), or (None) a transient error
+    occurred: then the outbox's backoff decides (FIRST_RETRY, doubling with the row's attempts)."""
 
-    def __init__(self, seconds: float, reason: str = "", *, flood: bool = False):
-        super().__init__(reason or f"retry after {seconds}s")
+    def __init__(self, seconds: float | None = None, reason: str = "", *, flood: bool = False):
+        super().__init__(
+            reason or (f"retry after {seconds}s" if seconds is not None else "transient failure")
+        )
         self.seconds = seconds
         self.flood = flood  # the platform's flood control (a 429), not a network error
+
+
+class Superseded(Exception):
+    """Raised by `row.attempt()`: the row was done since it was read (a newer turn of its
+    conversation superseded the question it asks, or another worker sent it). Not sent."""
+
+
+class OutcomeUnknown(RetryLater):
+    """No answer came (a timeout, a connection lost mid-call): the platform may have done it.
+    The row is sent again after the backoff; an attempt it noted (`row.attempt()`) stays counted."""
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next try of a row that failed transiently `attempts` times before."""
+    return min(FIRST_RETRY * 2 ** min(attempts, 20), MAX_RETRY)
 
 
 class GiveUp(Exception):
@@ -72,10 +104,17 @@ class GiveUp(Exception):
 class OutboxRow:
     """A row handed to a sender: its envelope, and `await row.sent()` once the platform took it."""
 
-    def __init__(self, record: OutboxRecord, mark: Callable[[OutboxRow], Any]):
+    def __init__(
+        self,
+        record: OutboxRecord,
+        mark: Callable[[OutboxRow], Any],
+        note: Callable[[OutboxRow], Any] | None = None,
+    ):
         self.record = record
         self.done = False
+        self.noted = False  # this delivery wrote an attempt down (row.attempt())
         self._mark = mark
+        self._note = note
 
     @property
     def id(self) -> int:
@@ -104,6 +143,22 @@ class OutboxRow:
     @property
     def attempts(self) -> int:
         return self.record.attempts
+
+    @property
+    def uncertain(self) -> int:
+        """Earlier sends of this row that may have reached the platform unheard (a timeout, a
+        crash during the call): a sender waits longer for the answer to a send after one."""
+        return self.record.uncertain
+
+    async def attempt(self) -> None:
+        """Call right before a send that would show the message twice if it had gone already (a
+        new message; not an edit, not a tap's answer): written down first, so that after a
+        timeout or a crash the next send knows it may repeat it, and says so in the log."""
+        if not self.noted and self._note is not None:
+            if await self._note(self) is None:
+                self.done = True
+                raise Superseded(f"outbox {self.id} is done already")
+            self.noted = True
 
     async def sent(self) -> None:
         """Commit that this row went out (before the next row of its destination is sent)."""
@@ -155,6 +210,7 @@ class Outbox:
         # caller that read the due rows inside its own transaction may send them as read if
         # nothing was sent to that destination since (see `snapshot`).
         self._reads: dict[str, int] = {}
+        self._warned: set[tuple[int, int]] = set()  # (row, its uncertain count) logged as a resend
 
     def register(
         self,
@@ -274,9 +330,12 @@ class Outbox:
         else:
             async with self.store.transaction() as tx:
                 records = await tx.due_outbox(self.clock(), destination=destination)
-        pending = [OutboxRow(r, self._mark_sent) for r in records]
+        pending = [OutboxRow(r, self._mark_sent, self._note_attempt) for r in records]
         limited = route in self._limits or route in self._overall
         while pending and not self.stopping:
+            if pending[0].uncertain >= MAX_UNCERTAIN:  # only a destination's first row can be
+                await self._unknown_too_often(pending.pop(0), text)
+                continue
             batch = pending
             counted: list[tuple[Limit, int]] = []  # what the limits counted for this batch
             if limited:
@@ -296,15 +355,21 @@ class Outbox:
                     self._delivering.discard(task)
                 for row in returned or ():
                     await row.sent()
+            except Superseded:
+                pass  # that row is done (row.attempt() said so); the rest go on below
             except RetryLater as e:
                 row = _first_unsent(batch)
-                _refused(row, "retry_later", retry=True)
+                unknown = isinstance(e, OutcomeUnknown)
+                _refused(row, "outcome_unknown" if unknown else "retry_later", retry=True)
                 if e.flood and route in self._overall:  # several chats at once: the whole bot waits
                     # (a group's topics are one chat to Telegram: its 20 a minute is not the bot's)
                     await self._flooded(
                         self._overall[route], destination_text(_limit_key(destination)), e.seconds
                     )
-                await self._postpone(row, str(e), timedelta(seconds=max(e.seconds, 1)))
+                seconds = max(e.seconds, 1) if e.seconds is not None else backoff(row.attempts)
+                # A send that failed for sure did not show anything: its noted attempt is taken back.
+                uncertain = row.record.uncertain if row.noted and not unknown else None
+                await self._postpone(row, str(e), timedelta(seconds=seconds), uncertain)
                 return None
             except GiveUp as e:
                 row = _first_unsent(batch)
@@ -316,9 +381,9 @@ class Outbox:
             except Exception as e:  # a bug, an unexpected error: try again later, never drop
                 row = _first_unsent(batch)
                 _refused(row, type(e).__name__, retry=True)
-                backoff = min(timedelta(seconds=2 ** min(row.attempts, 12)), MAX_BACKOFF)
-                log.warning("outbox %s to %s failed (%r); retrying in %s", row.id, text, e, backoff)
-                await self._postpone(row, repr(e), backoff)
+                delay = min(timedelta(seconds=2 ** min(row.attempts, 12)), MAX_BACKOFF)
+                log.warning("outbox %s to %s failed (%r); retrying in %s", row.id, text, e, delay)
+                await self._postpone(row, repr(e), delay)
                 return None
             else:
                 unsent = [r for r in batch if not r.done]
@@ -454,9 +519,40 @@ class Outbox:
             await self.store.mark_sent(row.id, self.clock())
         metrics.sent(route_of(row.destination), _about(row.destination), row.kind)
 
-    async def _postpone(self, row: OutboxRow, error: str, delay: timedelta) -> None:
+    async def _note_attempt(self, row: OutboxRow) -> int | None:
+        noted = await self.store.note_attempt(row.id)
+        if noted is not None and row.uncertain and (row.id, row.uncertain) not in self._warned:
+            self._warned.add((row.id, row.uncertain))  # once per resend, not per 429 in between
+            log.warning(
+                "outbox %s to %s: sending again after %s send(s) of unknown outcome; it may arrive twice",
+                row.id,
+                destination_text(row.destination),
+                row.uncertain,
+            )
+        return noted
+
+    async def _unknown_too_often(self, row: OutboxRow, text: str) -> None:
+        log.error(
+            "outbox %s to %s: %s sends of unknown outcome; not sending it again", row.id, text, row.uncertain
+        )
+        _refused(row, "outcome_unknown", retry=False)
         async with self.store.transaction() as tx:
-            await tx.postpone(row.id, error, self.clock() + delay)
+            await tx.mark_sent(
+                row.id, self.clock(), error=f"gave up: {row.uncertain} sends of unknown outcome"
+            )
+        row.done = True
+
+    async def _postpone(
+        self, row: OutboxRow, error: str, delay: timedelta, uncertain: int | None = None
+    ) -> None:
+        # Rounded up to a whole second: SQLite keeps times to the second, and a retry must never
+        # come before the wait the platform asked for.
+        at = self.clock() + delay
+        if at.microsecond:
+            at = at.replace(microsecond=0) + timedelta(seconds=1)
+        async with self.store.transaction() as tx:
+            await tx.postpone(row.id, error, at, uncertain=uncertain)
+        self.wake.set()  # the worker's next look may now be sooner than it planned
 
     # -- the worker ---------------------------------------------------------------------------
 

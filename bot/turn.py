@@ -16,7 +16,7 @@ from bot.commands import COMMANDS, CONFIRMED
 from bot.context import Do, Resources
 from bot.effects import EFFECTS, toggle_checklist
 from bot.markup import to_plain
-from bot.messages import Envelope, Inbound, Option, Reply
+from bot.messages import Envelope, Inbound, Option, Reply, question_of
 from bot.state import DONE, HOME, RESUME, new_state, parse_command
 from bot.texts import LOCALES
 from dialogs.forms import (
@@ -121,6 +121,18 @@ class Turn:
             return str(self.state.get("active"))
         slot = getattr(step, "slot", None)
         return f"{self.state['active']}.{slot}" if slot else self.state["active"]
+
+    @property
+    def open_question(self) -> str | None:
+        """The question the conversation waits on now, as its prompt's choices carry it
+        (Reply.question); None when it waits for typed words or for nothing."""
+        try:
+            step = current_step(self.dialog, self.slots)
+        except (KeyError, ValueError):
+            return None
+        if not isinstance(step, Choose | MultiChoose | Menu):
+            return None
+        return question_of(self.buttons(step))
 
     # -- output ------------------------------------------------------------------------------------
 

@@ -83,6 +83,7 @@ class TelegramDesk:
         assert isinstance(destination, Staff), row
         if isinstance(body, Notice):
             return  # staff taps get no toast
+        await row.attempt()  # every call below makes something new (a post, a topic)
         if destination.about is None:  # General, or the topic a staff message came from
             await self._post(body, (row.reply_ctx or {}).get("thread"))
             return

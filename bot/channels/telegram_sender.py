@@ -6,7 +6,14 @@ its own row. Text over 4096 characters is cut at line breaks, the keyboard under
 A document goes as a file with the text as its caption. `replaces` edits the tapped message
 (its id comes back in the row's reply_ctx) and falls back to a new message. A `Notice` answers
 the tapped button's callback query; a `Forward` copies the Telegram message it names.
-Telegram's errors become RetryLater (429, network) or GiveUp (blocked, chat gone, refused).
+Telegram's errors become RetryLater (429, 5xx, no connection), OutcomeUnknown (no answer: it
+may have been done) or GiveUp (blocked, chat gone, refused).
+
+Edits and callback answers can be repeated harmlessly (an edit again is "not modified", an
+answer again is refused), so they are simply retried, an edit as an edit. A new message or a
+copy could show twice: `row.attempt()` writes the attempt down before the call (bot/outbox.py),
+and a send after one of unknown outcome waits RESEND_READ_TIMEOUT for its answer, so that its
+own outcome is known.
 
 Telegram's limits (its Bot FAQ, "My bot is hitting limits") are the outbox's to enforce
 (bot/limits.py); this module says what they are for a bot and what each row costs.
@@ -15,7 +22,7 @@ Telegram's limits (its Bot FAQ, "My bot is hitting limits") are the outbox's to 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
@@ -25,13 +32,24 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from bot.limits import BotLimit, TokenBucket
 from bot.markup import split_lines
 from bot.messages import Forward, Key, Notice, Reply
-from bot.outbox import GiveUp, OutboxRow, RetryLater
+from bot.outbox import GiveUp, OutboxRow, OutcomeUnknown, RetryLater
 
 log = logging.getLogger(__name__)
 
 SHORT_LABEL = 12  # two choices a row when every label is this short (in characters)
 CAPTION_LIMIT = 1024
 CALLBACK_TEXT_LIMIT = 200
+# Seconds a send after one of unknown outcome waits for Telegram's answer (PTB's default read
+# timeout, for every other call, is 5 s): each unknown outcome may cost a copy, so the next
+# send's outcome had better be known.
+RESEND_READ_TIMEOUT = 20.0
+# Seconds a tap's answer (its toast) may take. It goes before the turn's reply in the chat's
+# order; PTB's 5 s for a toast that never came would hold that reply up for nothing (an answer
+# again is harmless: Telegram refuses a second one).
+TAP_READ_TIMEOUT = 2.0
+# httpx's errors (the cause PTB keeps) for a request that never left: no connection, or none
+# free in the pool. Named, not imported: only PTB talks to httpx.
+_NEVER_SENT = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout"})
 # "Avoid sending more than one message per second" in one chat, "short bursts" allowed: a turn
 # sends one to three messages (a quote's result is two, a tap's edit one), so a burst of 5 lets
 # every turn's reply go at once, and a flood to one chat (reminders, a long relay) slows to 1/s.
@@ -92,12 +110,13 @@ def translated(error: TelegramError) -> Exception:
     """Telegram's error as the outbox understands it."""
     if isinstance(error, RetryAfter):
         return RetryLater(_seconds(error.retry_after), "Telegram flood control", flood=True)
-    if isinstance(error, TimedOut):
-        # The request may have reached Telegram: sending again may show the message twice.
-        log.warning("Telegram timed out; the outcome is unknown and the message may arrive twice")
-        return RetryLater(5, str(error))
-    if isinstance(error, NetworkError) and not isinstance(error, BadRequest):
-        return RetryLater(5, str(error))
+    if isinstance(error, NetworkError) and not isinstance(error, BadRequest):  # TimedOut too
+        if type(error.__cause__).__name__ in _NEVER_SENT:
+            return RetryLater(None, str(error))
+        if isinstance(error, TimedOut) or error.__cause__ is not None:
+            # No answer (a read timeout, the connection lost mid-call): it may have been done.
+            return OutcomeUnknown(None, str(error))
+        return RetryLater(None, str(error))  # Telegram answered 5xx: nothing was done
     return GiveUp(error.message)  # Forbidden (blocked), chat not found, a message Telegram refuses
 
 
@@ -108,17 +127,28 @@ async def send_reply(
     *,
     thread: int | None = None,
     edit_message: int | None = None,
+    before_new: Callable[[], Awaitable[None]] | None = None,
+    read_timeout: float | None = None,
 ) -> None:
     """One reply, as described at the top of this module. BadRequest "thread not found" is
-    raised as TopicLost; other Telegram errors are raised as they are."""
+    raised as TopicLost; other Telegram errors are raised as they are. `before_new` is awaited
+    before the first call that makes a new message (an edit makes none); `read_timeout`
+    replaces PTB's for those calls."""
     markup = keyboard(reply)
     html = ParseMode.HTML
+    wait = {"read_timeout": read_timeout} if read_timeout is not None else {}
+
+    async def new_message() -> None:
+        if before_new is not None:
+            await before_new()
+
     try:
         if reply.document is not None:
+            await new_message()
             caption = reply.text
             if len(caption) > CAPTION_LIMIT:  # too long for a caption: the text first, then the file
                 for chunk in split_text(caption):
-                    await bot.send_message(chat_id, chunk, parse_mode=html, message_thread_id=thread)
+                    await bot.send_message(chat_id, chunk, parse_mode=html, message_thread_id=thread, **wait)
                 caption = ""
             await bot.send_document(
                 chat_id,
@@ -127,6 +157,7 @@ async def send_reply(
                 parse_mode=html,
                 reply_markup=markup,
                 message_thread_id=thread,
+                **wait,
             )
             return
         if not reply.text:
@@ -139,8 +170,9 @@ async def send_reply(
                 return
             except BadRequest as e:
                 if "not modified" in e.message.lower():
-                    return  # a double tap that changed nothing
+                    return  # a double tap, or a retried edit that had been made: nothing to change
                 log.warning("could not edit message %s: %s; sending a new one", edit_message, e.message)
+        await new_message()
         chunks = split_text(reply.text)
         for n, chunk in enumerate(chunks):
             last = n == len(chunks) - 1
@@ -150,6 +182,7 @@ async def send_reply(
                 parse_mode=html,
                 reply_markup=markup if last else None,
                 message_thread_id=thread,
+                **wait,
             )
     except BadRequest as e:
         if thread is not None and "thread not found" in e.message.lower():
@@ -157,11 +190,14 @@ async def send_reply(
         raise
 
 
-async def send_forward(bot: Bot, chat_id: int, forward: Forward, *, thread: int | None = None) -> None:
+async def send_forward(
+    bot: Bot, chat_id: int, forward: Forward, *, thread: int | None = None, read_timeout: float | None = None
+) -> None:
     """Copy a Telegram message (a user's photo to staff, a staff member's file to the user)."""
     if forward.channel != "telegram":
         raise GiveUp(f"cannot relay a {forward.channel} message on Telegram")
     from_chat, _, message_id = forward.ref.partition(":")
+    wait = {"read_timeout": read_timeout} if read_timeout is not None else {}
     try:
         await bot.copy_message(
             chat_id,
@@ -169,6 +205,7 @@ async def send_forward(bot: Bot, chat_id: int, forward: Forward, *, thread: int 
             int(message_id),
             caption=forward.caption or None,
             message_thread_id=thread,
+            **wait,
         )
     except BadRequest as e:
         if thread is not None and "thread not found" in e.message.lower():
@@ -182,7 +219,9 @@ async def answer_tap(bot: Bot, notice: Notice, reply_ctx: dict | None) -> None:
     if not query:
         return  # no tap to answer (a notice for a typed message): Telegram has nowhere to show it
     try:
-        await bot.answer_callback_query(query, text=notice.text[:CALLBACK_TEXT_LIMIT] or None)
+        await bot.answer_callback_query(
+            query, text=notice.text[:CALLBACK_TEXT_LIMIT] or None, read_timeout=TAP_READ_TIMEOUT
+        )
     except (BadRequest, Forbidden) as e:  # too old (after a restart), or already answered
         log.info("callback answer failed: %s", e.message)
 
@@ -218,10 +257,14 @@ class TelegramSender:
 
     async def send(self, chat_id: int, row: OutboxRow) -> None:
         body, ctx = row.body, row.reply_ctx or {}
+        wait = RESEND_READ_TIMEOUT if row.uncertain else None
         if isinstance(body, Notice):
             await answer_tap(self.bot, body, ctx)
         elif isinstance(body, Forward):
-            await send_forward(self.bot, chat_id, body)
+            await row.attempt()
+            await send_forward(self.bot, chat_id, body, read_timeout=wait)
         else:
             edit = ctx.get("message_id") if body.replaces else None
-            await send_reply(self.bot, chat_id, body, edit_message=edit)
+            await send_reply(
+                self.bot, chat_id, body, edit_message=edit, before_new=row.attempt, read_timeout=wait
+            )

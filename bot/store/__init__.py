@@ -79,6 +79,7 @@ class OutboxRecord:
     attempts: int = 0
     last_error: str | None = None
     sent_at: str | None = None
+    uncertain: int = 0  # sends that may have reached the platform unheard (Store.note_attempt)
 
 
 class Transaction(Protocol):
@@ -149,9 +150,18 @@ class Transaction(Protocol):
     async def mark_sent(self, outbox_id: int, now: datetime, *, error: str | None = None) -> None:
         """Done with a row: sent, or (with `error`) refused for good and kept for the record."""
 
-    async def postpone(self, outbox_id: int, error: str, at: datetime) -> None:
+    async def postpone(
+        self, outbox_id: int, error: str, at: datetime, *, uncertain: int | None = None
+    ) -> None:
         """A send failed: try the row again at `at` (attempts + 1). Later unsent rows of the same
-        destination due before `at` wait until then too, so they never overtake it."""
+        destination due before `at` wait until then too, so they never overtake it. `uncertain`
+        sets the row's count of sends of unknown outcome (a noted attempt that failed for sure
+        is taken back)."""
+
+    async def supersede_questions(self, conversation: Key, open_question: str | None, now: datetime) -> int:
+        """Unsent direct replies to `conversation` that ask a question other than `open_question`
+        (None: none is open) are done, kept with the error "superseded"; how many. Messages that
+        ask nothing (quotes, incident numbers, checklists, relays) are never touched."""
 
     async def outbox_record(self, outbox_id: int) -> OutboxRecord | None: ...
 
@@ -206,6 +216,13 @@ class Store(Protocol):
     async def mark_sent(self, outbox_id: int, now: datetime) -> None:
         """A row went out: committed at once, on its own (a sender marks each send before its
         destination's next one; this is Transaction.mark_sent without a transaction around it)."""
+
+    async def note_attempt(self, outbox_id: int) -> int | None:
+        """A send of this row that could show it twice if repeated is about to start: its
+        `uncertain` count + 1, committed at once and cheaply (it survives this process being
+        killed, not necessarily a power cut: the row's next send is then not logged as a
+        possible duplicate). Returns the new count, or None when the row is done already (a
+        newer turn superseded it since it was read, or another worker sent it)."""
 
     async def close(self) -> None: ...
 

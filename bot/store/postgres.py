@@ -134,6 +134,7 @@ def _record(row) -> OutboxRecord:
         row["attempts"],
         row["last_error"],
         _text(row["sent_at"]),
+        row["uncertain"],
     )
 
 
@@ -238,6 +239,17 @@ class PostgresStore:
         """A row went out: committed at once, on its own."""
         async with self.transaction() as tx:
             await tx.mark_sent(outbox_id, now)
+
+    async def note_attempt(self, outbox_id: int) -> int | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Not waiting for the WAL flush: a worker killed after this still finds it (the
+            # server has it); only a crash of the server itself may lose it.
+            await conn.execute("SET LOCAL synchronous_commit = off")
+            return await conn.fetchval(
+                "UPDATE envelopes SET uncertain = uncertain + 1 WHERE id = $1 AND sent_at IS NULL"
+                " RETURNING uncertain",
+                outbox_id,
+            )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
@@ -463,8 +475,12 @@ class PostgresTransaction:
 
     async def enqueue(self, envelope: Envelope, now: datetime) -> int:
         added = await self._conn.fetchval(
-            "INSERT INTO envelopes (destination, route, kind, envelope, tag, not_before, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            # Not before a row of the same destination that failed and waits for its retry: a
+            # new message never overtakes an older one (postpone holds the rows already there).
+            "INSERT INTO envelopes"
+            " (destination, route, kind, envelope, tag, not_before, created_at, question)"
+            " VALUES ($1, $2, $3, $4, $5, greatest($6, (SELECT max(not_before) FROM envelopes"
+            "   WHERE destination = $1 AND sent_at IS NULL AND attempts > 0)), $7, $8) RETURNING id",
             destination_text(envelope.destination),
             envelope.route,
             envelope.kind,
@@ -472,9 +488,21 @@ class PostgresTransaction:
             envelope.tag,
             envelope.not_before or now,
             now,
+            envelope.question,
         )
         await self._notify("outbox")
         return added
+
+    async def supersede_questions(self, conversation: Key, open_question: str | None, now: datetime) -> int:
+        return _count(
+            await self._conn.execute(
+                "UPDATE envelopes SET sent_at = $1, last_error = 'superseded' WHERE destination = $2"
+                " AND sent_at IS NULL AND question IS NOT NULL AND question IS DISTINCT FROM $3",
+                now,
+                str(conversation),
+                open_question,
+            )
+        )
 
     async def cancel_outbox(self, tag: str) -> int:
         return _count(
@@ -518,13 +546,16 @@ class PostgresTransaction:
             outbox_id,
         )
 
-    async def postpone(self, outbox_id: int, error: str, at: datetime) -> None:
+    async def postpone(
+        self, outbox_id: int, error: str, at: datetime, *, uncertain: int | None = None
+    ) -> None:
         destination = await self._conn.fetchval(
-            "UPDATE envelopes SET attempts = attempts + 1, last_error = $1, not_before = $2 WHERE id = $3"
-            " RETURNING destination",
+            "UPDATE envelopes SET attempts = attempts + 1, last_error = $1, not_before = $2,"
+            " uncertain = coalesce($4, uncertain) WHERE id = $3 RETURNING destination",
             _clean(error[:500]),
             at,
             outbox_id,
+            uncertain,
         )
         if destination is not None:
             await self._conn.execute(

@@ -113,6 +113,7 @@ def _record(row) -> OutboxRecord:
         row["attempts"],
         row["last_error"],
         row["sent_at"],
+        row["uncertain"],
     )
 
 
@@ -176,6 +177,25 @@ class SqliteStore:
             await self._db.execute(
                 "UPDATE envelopes SET sent_at = ? WHERE id = ?", (utc_text(now), outbox_id)
             )
+
+    async def note_attempt(self, outbox_id: int) -> int | None:
+        def note() -> int | None:
+            conn = self._db._conn
+            # Durable against this process being killed without waiting for the disk: in WAL
+            # mode a commit under synchronous=NORMAL is in the file (the OS's cache) at once.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            try:
+                row = conn.execute(
+                    "UPDATE envelopes SET uncertain = uncertain + 1 WHERE id = ? AND sent_at IS NULL"
+                    " RETURNING uncertain",
+                    (outbox_id,),
+                ).fetchone()
+            finally:
+                conn.execute("PRAGMA synchronous = FULL")
+            return row[0] if row else None
+
+        async with self._lock:  # one statement, committed by itself (autocommit)
+            return await self._db._execute(note)
 
     async def unit(self, work: Callable[[SqliteTransaction], Awaitable]):
         """`await work(tx)` as one unit of work, run whole in the database thread (one round trip
@@ -381,8 +401,12 @@ class SqliteTransaction:
 
     async def enqueue(self, envelope: Envelope, now: datetime) -> int:
         row = await self._one(
-            "INSERT INTO envelopes (destination, route, kind, envelope, tag, not_before, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            # Not before a row of the same destination that failed and waits for its retry: a
+            # new message never overtakes an older one (postpone holds the rows already there).
+            "INSERT INTO envelopes"
+            " (destination, route, kind, envelope, tag, not_before, created_at, question)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, max(?6, coalesce((SELECT max(not_before) FROM envelopes"
+            "   WHERE destination = ?1 AND sent_at IS NULL AND attempts > 0), '')), ?7, ?8) RETURNING id",
             (
                 destination_text(envelope.destination),
                 envelope.route,
@@ -391,9 +415,18 @@ class SqliteTransaction:
                 envelope.tag,
                 utc_text(envelope.not_before or now),
                 utc_text(now),
+                envelope.question,
             ),
         )
         return row[0]
+
+    async def supersede_questions(self, conversation: Key, open_question: str | None, now: datetime) -> int:
+        cursor = await self._db.execute(
+            "UPDATE envelopes SET sent_at = ?, last_error = 'superseded' WHERE destination = ?"
+            " AND sent_at IS NULL AND question IS NOT NULL AND question IS NOT ?",
+            (utc_text(now), str(conversation), open_question),
+        )
+        return cursor.rowcount
 
     async def cancel_outbox(self, tag: str) -> int:
         cursor = await self._db.execute("DELETE FROM envelopes WHERE tag = ? AND sent_at IS NULL", (tag,))
@@ -433,11 +466,13 @@ class SqliteTransaction:
             (utc_text(now), error[:500] if error else None, outbox_id),
         )
 
-    async def postpone(self, outbox_id: int, error: str, at: datetime) -> None:
+    async def postpone(
+        self, outbox_id: int, error: str, at: datetime, *, uncertain: int | None = None
+    ) -> None:
         row = await self._one(
-            "UPDATE envelopes SET attempts = attempts + 1, last_error = ?, not_before = ? WHERE id = ?"
-            " RETURNING destination",
-            (error[:500], utc_text(at), outbox_id),
+            "UPDATE envelopes SET attempts = attempts + 1, last_error = ?, not_before = ?,"
+            " uncertain = coalesce(?, uncertain) WHERE id = ? RETURNING destination",
+            (error[:500], utc_text(at), uncertain, outbox_id),
         )
         if row is not None:
             await self._db.execute(

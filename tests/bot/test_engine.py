@@ -2,8 +2,10 @@
 run in order, a stuck conversation holds up nobody else, a failed turn is answered and passed."""
 
 import asyncio
+from datetime import timedelta
 
 from bot.messages import Inbound, Key, Reply
+from bot.outbox import RetryLater
 from bot.turn import Turn
 from tests.support.transcript import Chat, Recorder, open_chat_app
 
@@ -116,3 +118,48 @@ async def test_engine_a_platform_command_hands_back_from_staff_like_the_typed_on
         assert said(app.recorder, Key("line", "U1"))[-2:] == ["handoff/back", "menu/start"]
     finally:
         await app.close()
+
+
+class Down(Recorder):
+    """Telegram refusing everything ("retry after 30") until `up` is set."""
+
+    up = False
+
+    async def deliver(self, rows):
+        if not self.up:
+            raise RetryLater(30)
+        await super().deliver(rows)
+
+
+async def test_engine_a_prompt_for_a_question_left_is_dropped_not_delivered_late(app, clock):
+    """While nothing can be sent, the user answers on: the industry question's prompt, never
+    sent, is superseded by the turn that answered it (kept with the reason); the messages that
+    ask nothing (the revenue question, the "not a number" answer) and the open question's
+    prompt all arrive, in order, once the platform is back."""
+    down = Down()
+    app.register("console", down)
+    for text in ("/quote", "abc", "3億", "小売業"):
+        await app.engine.accept([Inbound(USER, "text", text)])
+        await app.engine.settle([USER])
+    assert said(down, USER) == []
+    clock.advance(seconds=60)
+    down.up = True
+    await app.outbox.drain()
+    assert said(down, USER) == ["quote/revenue", "quote/revenue_invalid", "quote/channels"]
+    async with app.store.transaction() as tx:
+        left = [r for r in await tx.due_outbox(clock() + timedelta(days=1)) if r.envelope.destination == USER]
+    assert left == []
+
+
+async def test_engine_a_prompt_for_the_question_still_open_is_kept(app, clock):
+    """An unsent prompt whose question is still the open one (the user typed something that is
+    no industry) is delivered, then the reprompt: nothing the user still needs is dropped."""
+    down = Down()
+    app.register("console", down)
+    for text in ("/quote", "3億", "よくわからない"):
+        await app.engine.accept([Inbound(USER, "text", text)])
+        await app.engine.settle([USER])
+    clock.advance(seconds=60)
+    down.up = True
+    await app.outbox.drain()
+    assert said(down, USER) == ["quote/revenue", "quote/industry", "quote/industry_invalid"]

@@ -2,10 +2,11 @@
 failure, never vanish."""
 
 import asyncio
+import logging
 from datetime import timedelta
 
-from bot.messages import Envelope, Key, Reply, Staff
-from bot.outbox import GiveUp, Outbox, RetryLater, SlidingWindow
+from bot.messages import Envelope, Key, Option, Reply, Staff
+from bot.outbox import MAX_UNCERTAIN, GiveUp, Outbox, OutcomeUnknown, RetryLater, SlidingWindow
 from bot.store import open_store
 from tests.support.transcript import Clock
 
@@ -246,4 +247,130 @@ async def test_outbox_stopping_does_not_wait_for_a_destination_held_by_its_limit
     worker.cancel()
     await asyncio.wait_for(asyncio.gather(worker, return_exceptions=True), 2)
     assert sender.sent == [("staff", "one")]
+    await store.close()
+
+
+async def test_outbox_a_transient_failure_is_retried_within_a_second_then_less_often(tmp_path):
+    """No "retry after" given (a timeout, a 5xx): the first retry comes half a second later
+    (rounded up to the store's whole second), then after 1 s, then 2 s: a lost call costs a user
+    about a second, and a platform that stays down is asked less and less often."""
+    store, clock, sender, outbox = await make(tmp_path)
+    await queue(store, clock, USER, "hello")
+    sender.failures += [RetryLater(), RetryLater(), RetryLater()]
+    waits = []
+    for _ in range(3):
+        await outbox.drain()
+        assert len(await pending(store, clock)) == 1
+        async with store.transaction() as tx:
+            due = (await tx.next_outbox_time()) - clock()
+        waits.append(due.total_seconds())
+        clock.advance(seconds=due.total_seconds())
+    await outbox.drain()
+    assert waits == [1.0, 1.0, 2.0]
+    assert sender.sent == [("telegram:1", "hello")]
+    await store.close()
+
+
+async def test_outbox_a_retry_after_is_never_cut_short_by_rounding(tmp_path):
+    """ "Retry after 1" at 10:00:00.700 may go at 10:00:02, not at 10:00:01 (0.3 s early)."""
+    store, clock, sender, outbox = await make(tmp_path)
+    await queue(store, clock, USER, "hello")
+    clock.advance(seconds=0.7)
+    sender.failures.append(RetryLater(1))
+    await outbox.drain()
+    clock.advance(seconds=0.8)  # 1.5 s after the start: 0.8 s after the 429
+    await outbox.drain()
+    assert sender.sent == []
+    clock.advance(seconds=0.5)
+    await outbox.drain()
+    assert sender.sent == [("telegram:1", "hello")]
+    await store.close()
+
+
+async def test_outbox_a_new_row_does_not_overtake_one_waiting_for_its_retry(tmp_path):
+    """A reply written while an older one of the same chat waits out a 429 waits behind it."""
+    store, clock, sender, outbox = await make(tmp_path)
+    await queue(store, clock, USER, "first")
+    sender.failures.append(RetryLater(30))
+    await outbox.drain()
+    await queue(store, clock, USER, "second")  # a later turn's reply
+    await outbox.flush([USER])
+    assert sender.sent == []
+    clock.advance(seconds=30)
+    await outbox.drain()
+    assert sender.sent == [("telegram:1", "first"), ("telegram:1", "second")]
+    await store.close()
+
+
+class Noting(Recorder):
+    """A sender that writes each attempt down before its call, as Telegram's does for a new
+    message; `unknown` outcomes raise OutcomeUnknown after the call."""
+
+    def __init__(self):
+        super().__init__()
+        self.unknown = 0
+
+    async def deliver(self, rows) -> None:
+        for row in rows:
+            await row.attempt()
+            self.calls += 1
+            self.sent.append((str(row.destination), row.body.text))
+            if self.unknown:
+                self.unknown -= 1
+                raise OutcomeUnknown()
+            await row.sent()
+
+
+async def test_outbox_a_row_of_unknown_outcome_is_sent_again_logged_then_given_up(tmp_path, caplog):
+    """Each send of unknown outcome is followed by one more, logged once with the row and its
+    destination; after MAX_UNCERTAIN of them the row is not sent again (an error says so) and
+    the chat's next row goes."""
+    store, clock, _, outbox = await make(tmp_path)
+    sender = Noting()
+    outbox.register("telegram", sender)
+    row = await queue(store, clock, USER, "quote")
+    await queue(store, clock, USER, "next")
+    sender.unknown = MAX_UNCERTAIN
+    caplog.set_level(logging.WARNING)
+    for _ in range(MAX_UNCERTAIN + 1):
+        await outbox.drain()
+        clock.advance(seconds=60)
+    assert sender.sent == [("telegram:1", "quote")] * MAX_UNCERTAIN + [("telegram:1", "next")]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"outbox {row} to telegram:1: sending again after {n} send(s) of unknown outcome; it may arrive twice"
+        for n in range(1, MAX_UNCERTAIN)
+    ]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [
+        f"outbox {row} to telegram:1: {MAX_UNCERTAIN} sends of unknown outcome; not sending it again"
+    ]
+    async with store.transaction() as tx:
+        assert "unknown outcome" in (await tx.outbox_record(row)).last_error
+    await store.close()
+
+
+async def test_outbox_a_row_superseded_after_it_was_read_is_not_sent(tmp_path):
+    """A prompt read for sending, then superseded by a newer turn before its call: attempt()
+    finds it done, it is skipped, and the row behind it goes."""
+    store, clock, _, outbox = await make(tmp_path)
+    sender = Noting()
+    outbox.register("telegram", sender)
+    prompt = Reply("quote/industry", "2/3 業種", (Option("quote.industry.retail", "小売業"),))
+    async with store.transaction() as tx:
+        await tx.enqueue(Envelope(USER, prompt), clock())
+    await queue(store, clock, USER, "after")
+    real = sender.deliver
+
+    async def superseded_first(rows):
+        async with store.transaction() as tx:  # the newer turn commits meanwhile
+            await tx.supersede_questions(USER, None, clock())
+        outbox.senders["telegram"] = sender
+        sender.deliver = real
+        await real(rows)
+
+    sender.deliver = superseded_first
+    await outbox.drain()
+    assert sender.sent == [("telegram:1", "after")]
+    assert await pending(store, clock) == []
     await store.close()

@@ -17,7 +17,7 @@ from tests.support.transcript import NOW, Chat
 async def test_store_migrates_a_new_file_to_the_latest_schema(tmp_path):
     """A new database gets every numbered migration, in WAL mode."""
     store = await open_store(tmp_path / "new.db")
-    assert await store.schema_version() == 4
+    assert await store.schema_version() == 5
     await store.close()
     with sqlite3.connect(tmp_path / "new.db") as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

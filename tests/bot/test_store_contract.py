@@ -283,6 +283,73 @@ async def test_store_contract_postpone_holds_the_rows_behind_it(store):
     assert due[0].attempts == 1 and due[0].last_error == "Telegram flood control" and due[1].attempts == 0
 
 
+async def test_store_contract_a_new_row_waits_behind_one_waiting_for_its_retry(store):
+    """A row written while an older one of its destination waits out a failure waits until
+    then too (a new message never overtakes an old one); a reminder for later keeps its time,
+    and other destinations are not held."""
+    retry, tomorrow = NOW + timedelta(seconds=30), NOW + timedelta(days=1)
+    async with store.transaction() as tx:
+        first = await tx.enqueue(Envelope(A, Reply("k", "1")), NOW)
+        await tx.postpone(first, "Telegram flood control", retry)
+        second = await tx.enqueue(Envelope(A, Reply("k", "2")), NOW)
+        later = await tx.enqueue(Envelope(A, Reply("k", "r"), kind="reminder", not_before=tomorrow), NOW)
+        other = await tx.enqueue(Envelope(B, Reply("k", "b")), NOW)
+        assert [r.id for r in await tx.due_outbox(NOW + timedelta(seconds=29))] == [other]
+        assert [r.id for r in await tx.due_outbox(retry)] == [first, second, other]
+        assert [r.id for r in await tx.due_outbox(tomorrow)] == [first, second, later, other]
+
+
+PROMPT = Reply(
+    "quote/industry", "2/3", (Option("quote.industry.retail", "小売業"), Option("quote.industry.it", "IT"))
+)
+TICKED = Reply("quote/channels", "3/3", (Option("quote.channels.rakuten.0.v1", "✅ 楽天"),), replaces=True)
+
+
+async def test_store_contract_a_newer_turn_supersedes_prompts_for_other_questions(store):
+    """Unsent direct replies to the conversation that ask another question than the open one are
+    done with the reason "superseded"; prompts for the open question, messages that ask nothing
+    (a quote, a checklist card with actions), relays, sent rows and other conversations stay."""
+    open_question = TICKED.question
+    assert PROMPT.question == "quote.industry.retail quote.industry.it"
+    checklist = Reply("incident/checklist", "□ 1", actions=(Option("ck.I-1.a.1", "済"),))
+    async with store.transaction() as tx:
+        industry = await tx.enqueue(Envelope(A, PROMPT), NOW)
+        quote = await tx.enqueue(Envelope(A, Reply("quote/result", "お見積り Q-1")), NOW)
+        card = await tx.enqueue(Envelope(A, checklist), NOW)
+        relayed = await tx.enqueue(Envelope(A, PROMPT, kind="relay"), NOW)
+        still_open = await tx.enqueue(Envelope(A, TICKED), NOW)
+        elsewhere = await tx.enqueue(Envelope(B, PROMPT), NOW)
+        sent = await tx.enqueue(Envelope(A, PROMPT), NOW)
+        await tx.mark_sent(sent, NOW)
+        assert await tx.supersede_questions(A, open_question, NOW + timedelta(seconds=1)) == 1
+        assert [r.id for r in await tx.due_outbox(NOW)] == [quote, card, relayed, still_open, elsewhere]
+        dropped = await tx.outbox_record(industry)
+        assert dropped.sent_at is not None and dropped.last_error == "superseded"
+        assert (await tx.outbox_record(sent)).last_error is None
+        # No question open any more (the quote is done): the ticked keyboard goes too.
+        assert await tx.supersede_questions(A, None, NOW) == 1
+        assert [r.id for r in await tx.due_outbox(NOW)] == [quote, card, relayed, elsewhere]
+
+
+async def test_store_contract_attempts_of_unknown_outcome_are_counted(store):
+    """note_attempt counts a send that may reach the platform unheard (committed on its own);
+    postpone can take it back; a row done meanwhile is not counted (None)."""
+    async with store.transaction() as tx:
+        row = await tx.enqueue(Envelope(A, Reply("k", "a")), NOW)
+    assert await store.note_attempt(row) == 1
+    assert await store.note_attempt(row) == 2
+    async with store.transaction() as tx:
+        await tx.postpone(row, "Bad Gateway", NOW, uncertain=1)  # the second failed for sure
+        assert (await tx.outbox_record(row)).uncertain == 1
+        await tx.postpone(row, "Timed out", NOW)  # unknown: the count stays
+        (due,) = await tx.due_outbox(NOW)
+        assert due.uncertain == 1 and due.attempts == 2
+        await tx.mark_sent(row, NOW)
+    assert await store.note_attempt(row) is None
+    async with store.transaction() as tx:
+        assert (await tx.outbox_record(row)).uncertain == 1
+
+
 async def test_store_contract_cancel_by_tag_only_pending_rows(store):
     """A tag cancels pending rows; a row already sent stays on record."""
     async with store.transaction() as tx:

@@ -172,6 +172,8 @@ class BotApiStub:
         self._confirmed: set[int] = set()
         self._pushed: dict[int, dict] = {}
         self._failures: list[_Failure] = []
+        self._forced: list[tuple[str, str, float]] = []  # fault_next: (method, kind, hang seconds)
+        self._forced_hang: dict[int, float] = {}  # per handler thread: the forced fault's hang
         self._next_update_id, self._poll_generation, self._closed = 10_001, 0, False
         # setWebhook's url, secret_token and allowed_updates; None: the bot long-polls.
         self.webhook: dict | None = None
@@ -502,9 +504,10 @@ class BotApiStub:
             self._record(method, params, files, error=refused.description, fault="flood")
             return refused.code, refused.envelope()
         fault = self._draw_fault(method, params)
+        hang = self._hang_seconds(self._forced_hang.pop(threading.get_ident(), None))
         if fault == "hang":  # nothing happens; the answer comes after the client gave up
             self._record(method, params, files, error="hang: no answer in time", fault=fault)
-            self._closing.wait(self.faults.hang if self.faults else 0)
+            self._closing.wait(hang)
             return 504, {"ok": False, "error_code": 504, "description": "Gateway Timeout"}
         if fault in ("429", "5xx"):
             retry_after = self.faults.retry_after if self.faults else 1
@@ -517,7 +520,7 @@ class BotApiStub:
             return error.code, error.envelope()
         status, envelope = self._answer(method, params, files, fault)
         if fault == "late":  # done, but the client will not hear of it
-            self._closing.wait(self.faults.hang if self.faults else 0)
+            self._closing.wait(hang)
         return status, envelope
 
     def flooded(self) -> list[Call]:
@@ -546,8 +549,27 @@ class BotApiStub:
                 times.append(now)
         return None
 
+    def fault_next(self, method: str, kind: str, *, hang: float = 1.0) -> None:
+        """The next call of ``method`` meets this fault ("429", "5xx", "hang", "late") whatever
+        ``faults`` says; a hang or a late answer takes ``hang`` seconds (past the client's read
+        timeout, which the test sets)."""
+        assert kind in FAULT_KINDS, kind
+        with self._cond:
+            self._forced.append((method.lower(), kind, hang))
+
+    def _hang_seconds(self, forced: float | None) -> float:
+        if forced is not None:
+            return forced
+        return self.faults.hang if self.faults else 0
+
     def _draw_fault(self, method: str, params: dict) -> str | None:
         with self._cond:
+            for n, (name, kind, hang) in enumerate(self._forced):
+                if name == method.lower():
+                    del self._forced[n]
+                    self._forced_hang[threading.get_ident()] = hang
+                    return kind
+            self._forced_hang.pop(threading.get_ident(), None)
             if self.faults is None:
                 return None
             key = (method.lower(), params.get("chat_id", params.get("callback_query_id")))

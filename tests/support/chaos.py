@@ -181,6 +181,8 @@ class Merchant:
         self.gave_up = False
         self.ref: str | None = None
         self.passed: set[str] = set()  # prompts the merchant has moved beyond
+        self.answers: dict[str, list[str]] = {}  # question -> the callback queries that answered it
+        self.tapped: int | None = None  # the message the last tap was on
         self.stale_probed = False
         self.tapped_twice = False
 
@@ -221,6 +223,7 @@ class Merchant:
             self.updates.append(stub.push_message(self.chat, self.plan.revenue_text))
         elif name == "industry":
             self.tap("industry", f"quote.industry.{self.plan.industry}")
+            self.answers.setdefault("industry", []).extend(self.queries)
         elif name == "stale":
             other = next(i for i in INDUSTRIES if i != self.plan.industry)
             self.stale_probed = True
@@ -232,6 +235,7 @@ class Merchant:
             self.tap("channels", f"quote.channels.{channel}", times=times)
         elif name == "done":
             self.tap("channels", "quote.channels.done")
+            self.answers.setdefault("channels", []).extend(self.queries)
 
     def tap(self, prompt: str, prefix: str, *, times: int = 1) -> None:
         """Tap the button under the message as it is now; several times from one snapshot."""
@@ -240,6 +244,7 @@ class Merchant:
             message_id = self.messages[prompt] = newest[0]  # the keyboard shown last
         shown = _buttons(self.run.stub.message(self.chat, message_id).get("reply_markup"))
         data = _token_for(shown, prefix) or prefix  # a vanished button: what the old one said
+        self.tapped = message_id
         for _ in range(times):
             self.tap_raw(message_id, data)
 
@@ -291,6 +296,11 @@ class Merchant:
             self.answered_at = now
         return now - self.answered_at >= self.run.settings.settle
 
+    def _labels_of(self, message_id: int | None) -> dict[str, str]:
+        if message_id is None:
+            return {}
+        return _labels(self.run.stub.message(self.chat, message_id).get("reply_markup"))
+
     def _current_channels(self) -> tuple[int, dict[str, str]] | None:
         """The newest message with the channel keyboard, as it is now."""
         for message in reversed(self.view.delivered):
@@ -340,9 +350,12 @@ class Merchant:
             if current is None:
                 return False
             self.messages["channels"] = current[0]
-            token = _token_for(tuple(current[1]), f"quote.channels.{name.partition(':')[2]}")
-            if token and current[1][token].startswith("✅"):
-                return True
+            prefix = f"quote.channels.{name.partition(':')[2]}"
+            # The tick shows on the message tapped (a copy that arrived meanwhile may be newer).
+            for shown in (current[1], self._labels_of(self.tapped)):
+                token = _token_for(tuple(shown), prefix)
+                if token and shown[token].startswith("✅"):
+                    return True
             if len(self.queries) == 2 and now > self.deadline:  # the second tap undid the first:
                 self.run.counts["stale_changes"] += 1  # the merchant sees it and taps again
                 self.run.stale.append(f"chat {self.chat}: double tap on {name} undid it")
@@ -393,6 +406,7 @@ class ChaosRun:
         self.stale: list[str] = []
         self.kill_times: list[float] = []
         self._seen_calls = 0
+        self.answer_tried: dict[str, float] = {}  # callback query -> when the bot first answered it
         self.process: subprocess.Popen | None = None
         self.logs: list[Path] = []
         self.rng = random.Random(f"kills:{settings.seed}")
@@ -442,6 +456,8 @@ class ChaosRun:
         calls = self.stub.calls()
         for call in calls[self._seen_calls :]:
             method = call.method.lower()
+            if method == "answercallbackquery":  # any try: the tap's turn was committed by then
+                self.answer_tried.setdefault(call.params["callback_query_id"], call.at)
             if call.error is not None or call.result is None:
                 continue
             if method in ("sendmessage", "senddocument") and isinstance(call.result, dict):
@@ -564,12 +580,42 @@ class ChaosRun:
         )
         mine = {q for m in merchants for q in _all_queries(m, self.stub)}
         c["unanswered_callbacks"] = len(mine & self.stub.open_queries())
-        self._count_answers(merchants)
-        self._count_messages(merchants)
         logs = "\n".join(p.read_text(errors="replace") for p in self.logs)
+        self._count_answers(merchants)
+        self._count_messages(merchants, self._logged_resends(logs))
         c["turn_exceptions"] = logs.count("turn failed") + logs.count("update failed")
         c["secret_in_logs"] = int("CHAOS-secret" in logs)
-        c["ambiguous_logged"] = logs.count("may arrive twice")
+
+    def _logged_resends(self, logs: str) -> Counter[tuple[int, str]]:
+        """Per (chat, text): how many resends after a send of unknown outcome the bot logged
+        (bot/outbox.py: one WARNING per such resend, naming the row; the row's text is in the
+        database). Each one may have shown that message once more."""
+        lines = re.findall(
+            r"outbox (\d+) to \S+: sending again after (\d+) send\(s\) of unknown outcome", logs
+        )
+        rows = {int(row) for row, _ in lines}
+        self.counts["ambiguous_logged"] = len(lines)
+        self.counts["ambiguous_logged_rows"] = len(rows)
+        texts = {}
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5) as db:
+            for row_id, destination, envelope in db.execute(
+                "SELECT id, destination, envelope FROM envelopes"
+            ):
+                body = json.loads(envelope)["body"]
+                if row_id in rows and destination.startswith("telegram:"):
+                    texts[row_id] = (int(destination.partition(":")[2]), body.get("text", ""))
+        logged: Counter[tuple[int, str]] = Counter()
+        for row, _ in lines:
+            if int(row) in texts:
+                logged[texts[int(row)]] += 1
+        # A logged resend the stub saw go out again (not, say, cut off by a kill before its call).
+        sends = Counter(
+            (c.params.get("chat_id"), c.params.get("text", c.params.get("caption", "")))
+            for c in self.stub.calls()
+            if c.method.lower() in ("sendmessage", "senddocument")
+        )
+        self.counts["ambiguous_logged_seen"] = sum(1 for row in rows if sends[texts.get(row)] >= 2)
+        return logged
 
     def _count_answers(self, merchants: list[Merchant]) -> None:
         quotes = self.saved_quotes()
@@ -590,7 +636,7 @@ class ChaosRun:
             self.counts[kind] += 1
             self.stale.append(f"chat {m.chat}: {kind}: wanted {wanted}, got {got}")
 
-    def _count_messages(self, merchants: list[Merchant]) -> None:
+    def _count_messages(self, merchants: list[Merchant], logged: Counter[tuple[int, str]]) -> None:
         for m in merchants:
             view = m.view
             for n, message in enumerate(view.delivered):
@@ -607,10 +653,11 @@ class ChaosRun:
                 extra = [x for x in same if not x.claimed]
                 if len(same) < 2 or not extra:
                     continue
-                # One copy too many where a send's outcome was unknown: the case that cannot be ruled out.
-                # (each send of unknown outcome may be repeated once, and no more).
-                ambiguous = len(extra) <= sum(self._unknown_outcome(x) for x in same)
-                kind = "duplicates_ambiguous" if ambiguous else "duplicates"
+                # A copy too many where the bot could not know the first went out (an answer
+                # after its timeout, a kill before it marked the send): fair only as often as the
+                # bot logged a resend of that message; any other copy is a duplicate.
+                allowed = logged[m.chat, same[0].text]
+                kind = "duplicates_unknowable" if len(extra) <= allowed else "duplicates"
                 self.counts[kind] += len(extra)
                 faults = [x.fault for x in same]
                 self.stale.append(f"chat {m.chat}: {kind} x{len(same)} {faults} {same[0].text[:40]!r}")
@@ -622,16 +669,17 @@ class ChaosRun:
                 ):
                     continue
                 steps = {b.split(".")[1] for b in message.buttons if b.startswith("quote.")}
-                if steps & {"industry", "channels"}:
-                    self.counts["late_prompts"] += 1  # a question the merchant no longer needs
+                # A question the merchant no longer needs: sent after the bot had committed the
+                # merchant's answer to it (it answers the tap in the same turn). Sent before,
+                # it answered something the merchant wrote meanwhile (its second try): fair.
+                answered = [
+                    self.answer_tried.get(q, float("inf"))
+                    for step in steps & {"industry", "channels"}
+                    for q in m.answers.get(step, [])
+                ]
+                if answered and message.at > min(answered):
+                    self.counts["late_prompts"] += 1
                     self.stale.append(f"chat {m.chat}: late prompt {message.text[:40]!r} ({message.fault})")
-
-    def _unknown_outcome(self, message: Delivered) -> bool:
-        """The bot could not know this went out: the answer came too late, or it was killed
-        before it could note the send (within the client's timeout of the call)."""
-        if message.fault == "late":
-            return True
-        return any(0 <= kill - message.at <= self.settings.hang + 1 for kill in self.kill_times)
 
 
 def _all_queries(merchant: Merchant, stub: BotApiStub) -> list[str]:

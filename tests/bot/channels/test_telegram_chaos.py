@@ -18,11 +18,6 @@ SEED = int(os.environ.get("QUOTEBOT_CHAOS_SEED", "13"))
 SHORT = Settings(seed=SEED, conversations=30, ramp=8.0, budget=40.0, kill_every=(2.0, 5.0))
 FULL = Settings(seed=SEED, conversations=300, ramp=90.0, budget=300.0, kill_every=(2.0, 6.0), grace=15.0)
 
-# Until the seam's inbox (updates committed before the offset is confirmed) and outbox (direct
-# replies in the turn's transaction) are in, a kill loses updates and replies: measured, not hidden.
-NEEDS_SEAM = pytest.mark.xfail(reason="issue 8/13: inbox before offset, replies in the outbox", strict=False)
-NEEDS_FIXES = pytest.mark.xfail(reason="issue 13: versioned set-state buttons, forged data", strict=False)
-
 
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory):
@@ -54,15 +49,16 @@ def test_chaos_every_finished_quote_is_the_one_asked_for(chaos):
 
 def test_chaos_nothing_sent_twice_beyond_the_unknowable(chaos):
     """A message is delivered twice only where the first send's outcome was unknown (an answer
-    that came after the client's timeout, or a kill right after the send), and then once."""
+    that came after the client's timeout, or a kill between the send and its mark), and then
+    only as often as the bot logged a resend of it (one WARNING per resend, naming the row)."""
     check(chaos, "duplicates")
+    assert chaos.counts["duplicates_unknowable"] <= chaos.counts["ambiguous_logged"], report(chaos)
 
 
 def test_chaos_secrets_never_logged(chaos):
     check(chaos, "secret_in_logs")
 
 
-@NEEDS_SEAM
 def test_chaos_nothing_lost_nothing_silent(chaos):
     """Every update committed before it is confirmed; every committed reply delivered; every
     tap answered; every merchant finishes."""
@@ -76,7 +72,6 @@ def test_chaos_nothing_lost_nothing_silent(chaos):
     )
 
 
-@NEEDS_FIXES
 def test_chaos_nothing_stale_no_exceptions(chaos):
     """Double taps and old keyboards change nothing; forged data gets the reprompt, no error;
     no prompt arrives for a step already left."""
