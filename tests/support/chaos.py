@@ -94,7 +94,14 @@ class Settings:
     ramp: float = 8.0  # seconds over which the merchants begin
     kill_every: tuple[float, float] = (2.0, 5.0)
     restart_after: tuple[float, float] = (0.0, 0.5)
-    patience: float = 14.0  # seconds a merchant waits for an answer before writing again
+    # Seconds a merchant waits for an answer before writing again. Not less than the longest
+    # wait the fault model itself makes for one answer with no fault of the bot's: two hangs in
+    # a row on one message (each 5.5 s before the stub answers or PTB's 5 s timeout gives up,
+    # then the bot's retry after 0.5 s, rounded up to SQLite's whole second: up to 1.5 s) are
+    # 14 s, and a kill in between costs a restart (1-3 s on this shared 2-core machine). At the
+    # 14 s this was, the chaos runs' remaining silences were all such chains, every reply in
+    # the database and sent after the merchant had given up waiting.
+    patience: float = 20.0
     settle: float = 0.6  # seconds to let edits land after a tap was answered
     budget: float = 75.0  # the whole run, kills included; then it stops and counts
     grace: float = 10.0  # after the last kill: time for the bot to send what it owes
