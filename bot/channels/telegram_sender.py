@@ -21,6 +21,7 @@ Telegram's limits (its Bot FAQ, "My bot is hitting limits") are the outbox's to 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -47,6 +48,7 @@ RESEND_READ_TIMEOUT = 20.0
 # order; PTB's 5 s for a toast that never came would hold that reply up for nothing (an answer
 # again is harmless: Telegram refuses a second one).
 TAP_READ_TIMEOUT = 2.0
+TAP_TRIES, TAP_PAUSE = 3, 0.2  # a tap's answer refused with a 5xx is tried again at once, twice
 # httpx's errors (the cause PTB keeps) for a request that never left: no connection, or none
 # free in the pool. Named, not imported: only PTB talks to httpx.
 _NEVER_SENT = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout"})
@@ -218,12 +220,21 @@ async def answer_tap(bot: Bot, notice: Notice, reply_ctx: dict | None) -> None:
     query = (reply_ctx or {}).get("callback_query_id")
     if not query:
         return  # no tap to answer (a notice for a typed message): Telegram has nowhere to show it
-    try:
-        await bot.answer_callback_query(
-            query, text=notice.text[:CALLBACK_TEXT_LIMIT] or None, read_timeout=TAP_READ_TIMEOUT
-        )
-    except (BadRequest, Forbidden) as e:  # too old (after a restart), or already answered
-        log.info("callback answer failed: %s", e.message)
+    for attempt in range(TAP_TRIES):
+        try:
+            await bot.answer_callback_query(
+                query, text=notice.text[:CALLBACK_TEXT_LIMIT] or None, read_timeout=TAP_READ_TIMEOUT
+            )
+            return
+        except (BadRequest, Forbidden) as e:  # too old (after a restart), or already answered
+            log.info("callback answer failed: %s", e.message)
+            return
+        except NetworkError as e:
+            # Telegram answered 5xx (nothing done): try again now, the chat's reply waits behind
+            # this answer. A timeout or a lost connection goes to the outbox's retry.
+            if isinstance(e, TimedOut) or e.__cause__ is not None or attempt == TAP_TRIES - 1:
+                raise
+            await asyncio.sleep(TAP_PAUSE)
 
 
 class TelegramSender:

@@ -185,3 +185,20 @@ async def test_after_a_kill_during_a_send_the_next_process_logs_its_resend(stub,
     assert stub.calls("sendMessage")[-1].params.get("text") == "お見積り Q-2"
     assert (await record(store, row)).uncertain == 2
     await store.close()
+
+
+async def test_a_tap_answer_refused_with_a_5xx_is_tried_again_at_once(stub, sending):
+    """Telegram's 502 for a callback answer (nothing done): tried again at once, so the reply
+    behind it goes in the same pass, not a backoff later."""
+    store, clock, outbox = sending
+    shown = stub.call_api(TOKEN, "sendMessage", {"chat_id": CHAT, "text": "2/3 業種"}, {})[1]["result"]
+    tap = stub.push_callback(CHAT, shown["message_id"], "quote.industry.retail")
+    query = stub.pending_update(tap)["callback_query"]["id"]
+    await queue(store, clock, Notice(""), reply_ctx={"callback_query_id": query})
+    await queue(store, clock, Reply("quote/channels", "3/3 販売チャネル"))
+    stub.fault_next("answerCallbackQuery", "5xx")
+    stub.fault_next("answerCallbackQuery", "5xx")
+    await outbox.drain()
+    assert [c.fault for c in stub.calls("answerCallbackQuery")] == ["5xx", "5xx", None]
+    assert query not in stub.open_queries()
+    assert [m.text for m in stub.sent(CHAT)] == ["2/3 業種", "3/3 販売チャネル"]
