@@ -41,6 +41,7 @@ FIRST_CHAT = 710_000
 ERROR_TEXT = "処理中にエラーが起きました"  # templates/ja/common/error.j2
 REVENUE_PROMPT = "1/3 年間売上高"  # templates/ja/quote/revenue.j2
 RESULT = "お見積り"  # templates/ja/quote/result.j2
+STALE_KEYBOARD = "表示が古いボタンでした"  # templates/ja/common/stale_keyboard.j2: "tap again"
 # Typed revenue and what it means, worked out by hand (rates/amounts.py's rules).
 REVENUES = {
     "3億": 300_000_000,
@@ -190,6 +191,7 @@ class Merchant:
         self.passed: set[str] = set()  # prompts the merchant has moved beyond
         self.answers: dict[str, list[str]] = {}  # question -> the callback queries that answered it
         self.tapped: int | None = None  # the message the last tap was on
+        self.retaps = 0  # taps again after the bot called the tapped keyboard old
         self.stale_probed = False
         self.tapped_twice = False
 
@@ -363,6 +365,14 @@ class Merchant:
                 token = _token_for(tuple(shown), prefix)
                 if token and shown[token].startswith("✅"):
                     return True
+            toasts = [self.view.answered.get(q) or "" for q in self.queries]
+            if all(STALE_KEYBOARD in t for t in toasts) and self.retaps < 3:
+                # The bot said the keyboard tapped was an old one and showed the current state
+                # (a copy sent before the last tick arrived after it): a person taps again.
+                self.retaps += 1
+                self.run.counts["stale_keyboard_retaps"] += 1
+                self.act(now)
+                return False
             if len(self.queries) == 2 and now > self.deadline:  # the second tap undid the first:
                 self.run.counts["stale_changes"] += 1  # the merchant sees it and taps again
                 self.run.stale.append(f"chat {self.chat}: double tap on {name} undid it")
