@@ -48,6 +48,7 @@ from bot.messages import Destination, Envelope, Inbound, Key, Staff, destination
 from bot.store import (
     EVENT_MEMORY,
     FAILING_ATTEMPTS,
+    LATE_PROMPT,
     OPS_FIGURES,
     SENT_MEMORY,
     TRANSCRIPT_CHARS,
@@ -497,10 +498,12 @@ class PostgresTransaction:
         return _count(
             await self._conn.execute(
                 "UPDATE envelopes SET sent_at = $1, last_error = 'superseded' WHERE destination = $2"
-                " AND sent_at IS NULL AND question IS NOT NULL AND question IS DISTINCT FROM $3",
+                " AND sent_at IS NULL AND question IS NOT NULL AND question IS DISTINCT FROM $3"
+                " AND (attempts > 0 OR uncertain > 0 OR not_before > created_at OR created_at <= $4)",
                 now,
                 str(conversation),
                 open_question,
+                now - LATE_PROMPT,
             )
         )
 

@@ -24,6 +24,7 @@ from bot.messages import Destination, Envelope, Inbound, Key, Staff, destination
 from bot.store import (
     EVENT_MEMORY,
     FAILING_ATTEMPTS,
+    LATE_PROMPT,
     OPS_FIGURES,
     SENT_MEMORY,
     TRANSCRIPT_CHARS,
@@ -422,9 +423,10 @@ class SqliteTransaction:
 
     async def supersede_questions(self, conversation: Key, open_question: str | None, now: datetime) -> int:
         cursor = await self._db.execute(
-            "UPDATE envelopes SET sent_at = ?, last_error = 'superseded' WHERE destination = ?"
-            " AND sent_at IS NULL AND question IS NOT NULL AND question IS NOT ?",
-            (utc_text(now), str(conversation), open_question),
+            "UPDATE envelopes SET sent_at = ?1, last_error = 'superseded' WHERE destination = ?2"
+            " AND sent_at IS NULL AND question IS NOT NULL AND question IS NOT ?3"
+            " AND (attempts > 0 OR uncertain > 0 OR not_before > created_at OR created_at <= ?4)",
+            (utc_text(now), str(conversation), open_question, utc_text(now - LATE_PROMPT)),
         )
         return cursor.rowcount
 

@@ -15,6 +15,7 @@ from bot.messages import Document, Envelope, Forward, Inbound, Key, Notice, Opti
 from bot.store import (
     EVENT_MEMORY,
     FAILING_ATTEMPTS,
+    LATE_PROMPT,
     OPS_FIGURES,
     SENT_MEMORY,
     TRANSCRIPT_CHARS,
@@ -305,11 +306,13 @@ PROMPT = Reply(
 TICKED = Reply("quote/channels", "3/3", (Option("quote.channels.rakuten.0.v1", "✅ 楽天"),), replaces=True)
 
 
-async def test_store_contract_a_newer_turn_supersedes_prompts_for_other_questions(store):
-    """Unsent direct replies to the conversation that ask another question than the open one are
-    done with the reason "superseded"; prompts for the open question, messages that ask nothing
-    (a quote, a checklist card with actions), relays, sent rows and other conversations stay."""
-    open_question = TICKED.question
+async def test_store_contract_a_newer_turn_supersedes_late_prompts_for_other_questions(store):
+    """Unsent direct replies to the conversation that ask another question than the open one and
+    are late (written LATE_PROMPT ago, or failed once) are done with the reason "superseded";
+    a prompt written a moment ago (the user typed ahead), prompts for the open question, messages
+    that ask nothing (a quote, a checklist card with actions), relays, sent rows and other
+    conversations stay."""
+    open_question, later = TICKED.question, NOW + LATE_PROMPT
     assert PROMPT.question == "quote.industry.retail quote.industry.it"
     checklist = Reply("incident/checklist", "□ 1", actions=(Option("ck.I-1.a.1", "済"),))
     async with store.transaction() as tx:
@@ -321,14 +324,24 @@ async def test_store_contract_a_newer_turn_supersedes_prompts_for_other_question
         elsewhere = await tx.enqueue(Envelope(B, PROMPT), NOW)
         sent = await tx.enqueue(Envelope(A, PROMPT), NOW)
         await tx.mark_sent(sent, NOW)
-        assert await tx.supersede_questions(A, open_question, NOW + timedelta(seconds=1)) == 1
-        assert [r.id for r in await tx.due_outbox(NOW)] == [quote, card, relayed, still_open, elsewhere]
+        typed_ahead = await tx.enqueue(Envelope(A, PROMPT), later)
+        assert await tx.supersede_questions(A, open_question, later) == 1
+        assert [r.id for r in await tx.due_outbox(later)] == [
+            quote,
+            card,
+            relayed,
+            still_open,
+            elsewhere,
+            typed_ahead,
+        ]
         dropped = await tx.outbox_record(industry)
         assert dropped.sent_at is not None and dropped.last_error == "superseded"
         assert (await tx.outbox_record(sent)).last_error is None
-        # No question open any more (the quote is done): the ticked keyboard goes too.
-        assert await tx.supersede_questions(A, None, NOW) == 1
-        assert [r.id for r in await tx.due_outbox(NOW)] == [quote, card, relayed, elsewhere]
+        # The fresh one once it failed (a 429): late. No question open any more (the quote is
+        # done): the ticked keyboard goes too.
+        await tx.postpone(typed_ahead, "Telegram flood control", later)
+        assert await tx.supersede_questions(A, None, later) == 2
+        assert [r.id for r in await tx.due_outbox(later)] == [quote, card, relayed, elsewhere]
 
 
 async def test_store_contract_attempts_of_unknown_outcome_are_counted(store):
