@@ -23,8 +23,6 @@ from bot.messages import Destination, Envelope, Inbound, Key
 TRANSCRIPT_KEEP = 20  # messages per conversation kept for a ticket's header
 TRANSCRIPT_CHARS = 500
 EVENT_MEMORY = timedelta(days=7)  # handled event ids are remembered this long (Telegram: 24 h)
-# A prompt unsent this long after it was written is late (see supersede_questions).
-LATE_PROMPT = timedelta(seconds=2)
 SENT_MEMORY = timedelta(days=30)  # sent outbox rows are kept this long, for the record
 
 
@@ -163,8 +161,8 @@ class Transaction(Protocol):
     async def supersede_questions(self, conversation: Key, open_question: str | None, now: datetime) -> int:
         """Unsent direct replies to `conversation` that ask a question other than `open_question`
         (None: none is open) and are late are done, kept with the error "superseded"; how many.
-        Late: it failed at least once, had a send of unknown outcome, waited behind an older row,
-        or was written LATE_PROMPT or more before `now`. A prompt queued a moment ago by the turn
+        Late: it failed at least once, had a send of unknown outcome (a timeout, a kill during
+        the call), or waited behind an older row that did. A prompt simply queued by the turn
         before (a user typing ahead) still goes: it arrives in order, right before the next
         answer, and may carry what that turn understood. Messages that ask nothing (quotes,
         incident numbers, checklists, relays) are never touched."""

@@ -24,7 +24,6 @@ from bot.messages import Destination, Envelope, Inbound, Key, Staff, destination
 from bot.store import (
     EVENT_MEMORY,
     FAILING_ATTEMPTS,
-    LATE_PROMPT,
     OPS_FIGURES,
     SENT_MEMORY,
     TRANSCRIPT_CHARS,
@@ -425,8 +424,8 @@ class SqliteTransaction:
         cursor = await self._db.execute(
             "UPDATE envelopes SET sent_at = ?1, last_error = 'superseded' WHERE destination = ?2"
             " AND sent_at IS NULL AND question IS NOT NULL AND question IS NOT ?3"
-            " AND (attempts > 0 OR uncertain > 0 OR not_before > created_at OR created_at <= ?4)",
-            (utc_text(now), str(conversation), open_question, utc_text(now - LATE_PROMPT)),
+            " AND (attempts > 0 OR uncertain > 0 OR not_before > created_at)",
+            (utc_text(now), str(conversation), open_question),
         )
         return cursor.rowcount
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from bot.messages import Envelope, Key, Option, Reply, Staff
 from bot.outbox import MAX_UNCERTAIN, GiveUp, Outbox, OutcomeUnknown, RetryLater, SlidingWindow
-from bot.store import LATE_PROMPT, open_store
+from bot.store import open_store
 from tests.support.transcript import Clock
 
 USER = Key("telegram", "1")
@@ -358,13 +358,14 @@ async def test_outbox_a_row_superseded_after_it_was_read_is_not_sent(tmp_path):
     outbox.register("telegram", sender)
     prompt = Reply("quote/industry", "2/3 業種", (Option("quote.industry.retail", "小売業"),))
     async with store.transaction() as tx:
-        await tx.enqueue(Envelope(USER, prompt), clock())
+        row = await tx.enqueue(Envelope(USER, prompt), clock())
+        await tx.postpone(row, "Telegram flood control", clock())  # late: it met a 429 before
     await queue(store, clock, USER, "after")
     real = sender.deliver
 
     async def superseded_first(rows):
-        async with store.transaction() as tx:  # a newer turn commits meanwhile, a while later
-            await tx.supersede_questions(USER, None, clock() + LATE_PROMPT)
+        async with store.transaction() as tx:  # a newer turn commits meanwhile
+            await tx.supersede_questions(USER, None, clock())
         outbox.senders["telegram"] = sender
         sender.deliver = real
         await real(rows)

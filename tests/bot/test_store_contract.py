@@ -15,7 +15,6 @@ from bot.messages import Document, Envelope, Forward, Inbound, Key, Notice, Opti
 from bot.store import (
     EVENT_MEMORY,
     FAILING_ATTEMPTS,
-    LATE_PROMPT,
     OPS_FIGURES,
     SENT_MEMORY,
     TRANSCRIPT_CHARS,
@@ -308,40 +307,40 @@ TICKED = Reply("quote/channels", "3/3", (Option("quote.channels.rakuten.0.v1", "
 
 async def test_store_contract_a_newer_turn_supersedes_late_prompts_for_other_questions(store):
     """Unsent direct replies to the conversation that ask another question than the open one and
-    are late (written LATE_PROMPT ago, or failed once) are done with the reason "superseded";
-    a prompt written a moment ago (the user typed ahead), prompts for the open question, messages
-    that ask nothing (a quote, a checklist card with actions), relays, sent rows and other
-    conversations stay."""
-    open_question, later = TICKED.question, NOW + LATE_PROMPT
+    are late (failed once, had a send of unknown outcome, or waited behind an older row that
+    failed) are done with the reason "superseded"; a prompt simply queued (the user typed
+    ahead), prompts for the open question, messages that ask nothing (a quote, a checklist card
+    with actions), relays, sent rows and other conversations stay."""
+    open_question, retry = TICKED.question, NOW + timedelta(seconds=30)
     assert PROMPT.question == "quote.industry.retail quote.industry.it"
     checklist = Reply("incident/checklist", "□ 1", actions=(Option("ck.I-1.a.1", "済"),))
     async with store.transaction() as tx:
-        industry = await tx.enqueue(Envelope(A, PROMPT), NOW)
+        typed_ahead = await tx.enqueue(Envelope(A, PROMPT), NOW)
+        assert await tx.supersede_questions(A, open_question, NOW) == 0
+        await tx.postpone(typed_ahead, "Telegram flood control", retry)  # now it is late
+        behind = await tx.enqueue(Envelope(A, PROMPT), NOW)  # waits behind it: late too
         quote = await tx.enqueue(Envelope(A, Reply("quote/result", "お見積り Q-1")), NOW)
         card = await tx.enqueue(Envelope(A, checklist), NOW)
         relayed = await tx.enqueue(Envelope(A, PROMPT, kind="relay"), NOW)
         still_open = await tx.enqueue(Envelope(A, TICKED), NOW)
         elsewhere = await tx.enqueue(Envelope(B, PROMPT), NOW)
+        await tx.postpone(elsewhere, "Telegram flood control", NOW)
         sent = await tx.enqueue(Envelope(A, PROMPT), NOW)
         await tx.mark_sent(sent, NOW)
-        typed_ahead = await tx.enqueue(Envelope(A, PROMPT), later)
-        assert await tx.supersede_questions(A, open_question, later) == 1
-        assert [r.id for r in await tx.due_outbox(later)] == [
-            quote,
-            card,
-            relayed,
-            still_open,
-            elsewhere,
-            typed_ahead,
-        ]
-        dropped = await tx.outbox_record(industry)
-        assert dropped.sent_at is not None and dropped.last_error == "superseded"
+        assert await tx.supersede_questions(A, open_question, NOW) == 2
+        assert [r.id for r in await tx.due_outbox(retry)] == [quote, card, relayed, still_open, elsewhere]
+        for row in (typed_ahead, behind):
+            dropped = await tx.outbox_record(row)
+            assert dropped.sent_at is not None and dropped.last_error == "superseded"
         assert (await tx.outbox_record(sent)).last_error is None
-        # The fresh one once it failed (a 429): late. No question open any more (the quote is
-        # done): the ticked keyboard goes too.
-        await tx.postpone(typed_ahead, "Telegram flood control", later)
-        assert await tx.supersede_questions(A, None, later) == 2
-        assert [r.id for r in await tx.due_outbox(later)] == [quote, card, relayed, elsewhere]
+        # No question open any more (the quote is done): the ticked keyboard goes too.
+        assert await tx.supersede_questions(A, None, NOW) == 1
+        assert [r.id for r in await tx.due_outbox(retry)] == [quote, card, relayed, elsewhere]
+    async with store.transaction() as tx:
+        noted = await tx.enqueue(Envelope(A, PROMPT), NOW)
+    await store.note_attempt(noted)  # its send's outcome is unknown (a kill during the call)
+    async with store.transaction() as tx:
+        assert await tx.supersede_questions(A, None, NOW) == 1
 
 
 async def test_store_contract_attempts_of_unknown_outcome_are_counted(store):
