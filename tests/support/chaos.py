@@ -668,6 +668,8 @@ class ChaosRun:
                 copies.setdefault((message.text, message.buttons), []).append(message)
             for same in copies.values():
                 extra = [x for x in same if not x.claimed]
+                if len(extra) == len(same):  # none was needed (it came after the merchant was done)
+                    extra = extra[1:]  # one copy is the message; the others are too many
                 if len(same) < 2 or not extra:
                     continue
                 # A copy too many where the bot could not know the first went out (an answer
