@@ -162,7 +162,10 @@ class Transaction(Protocol):
         """Unsent direct replies to `conversation` that ask a question other than `open_question`
         (None: none is open) and are late are done, kept with the error "superseded"; how many.
         Late: it failed at least once, had a send of unknown outcome (a timeout, a kill during
-        the call), or waited behind an older row that did. A prompt simply queued by the turn
+        the call), or waited behind an older row that did. An edit (Reply.replaces: a keyboard's
+        state, perhaps on its way right now) of another question is always superseded: only the
+        newest state matters, and one being retried must not hold up the answer behind it. A
+        prompt simply queued by the turn
         before (a user typing ahead) still goes: it arrives in order, right before the next
         answer, and may carry what that turn understood. Messages that ask nothing (quotes,
         incident numbers, checklists, relays) are never touched."""

@@ -496,7 +496,8 @@ class PostgresTransaction:
             await self._conn.execute(
                 "UPDATE envelopes SET sent_at = $1, last_error = 'superseded' WHERE destination = $2"
                 " AND sent_at IS NULL AND question IS NOT NULL AND question IS DISTINCT FROM $3"
-                " AND (attempts > 0 OR uncertain > 0 OR not_before > created_at)",
+                " AND (attempts > 0 OR uncertain > 0 OR not_before > created_at"
+                "   OR envelope -> 'body' ->> 'replaces' = 'true')",
                 now,
                 str(conversation),
                 open_question,

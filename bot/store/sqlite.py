@@ -424,7 +424,8 @@ class SqliteTransaction:
         cursor = await self._db.execute(
             "UPDATE envelopes SET sent_at = ?1, last_error = 'superseded' WHERE destination = ?2"
             " AND sent_at IS NULL AND question IS NOT NULL AND question IS NOT ?3"
-            " AND (attempts > 0 OR uncertain > 0 OR not_before > created_at)",
+            " AND (attempts > 0 OR uncertain > 0 OR not_before > created_at"
+            "   OR json_extract(envelope, '$.body.replaces') = 1)",
             (utc_text(now), str(conversation), open_question),
         )
         return cursor.rowcount

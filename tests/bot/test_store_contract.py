@@ -341,6 +341,10 @@ async def test_store_contract_a_newer_turn_supersedes_late_prompts_for_other_que
     await store.note_attempt(noted)  # its send's outcome is unknown (a kill during the call)
     async with store.transaction() as tx:
         assert await tx.supersede_questions(A, None, NOW) == 1
+        # An edit of another question's keyboard goes even fresh (only the newest state matters).
+        edit = await tx.enqueue(Envelope(A, TICKED), NOW)
+        assert await tx.supersede_questions(A, "quote.channels.rakuten.1.v2", NOW) == 1
+        assert (await tx.outbox_record(edit)).last_error == "superseded"
 
 
 async def test_store_contract_attempts_of_unknown_outcome_are_counted(store):
