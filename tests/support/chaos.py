@@ -365,13 +365,7 @@ class Merchant:
                 token = _token_for(tuple(shown), prefix)
                 if token and shown[token].startswith("✅"):
                     return True
-            toasts = [self.view.answered.get(q) or "" for q in self.queries]
-            if all(STALE_KEYBOARD in t for t in toasts) and self.retaps < 3:
-                # The bot said the keyboard tapped was an old one and showed the current state
-                # (a copy sent before the last tick arrived after it): a person taps again.
-                self.retaps += 1
-                self.run.counts["stale_keyboard_retaps"] += 1
-                self.act(now)
+            if self._tap_again(now):
                 return False
             if len(self.queries) == 2 and now > self.deadline:  # the second tap undid the first:
                 self.run.counts["stale_changes"] += 1  # the merchant sees it and taps again
@@ -379,6 +373,8 @@ class Merchant:
                 self.act(now)
             return False
         if name == "done":
+            if self._answered(now) and self._tap_again(now):
+                return False
             found = self._new(lambda m: m.text.removeprefix("<b>").startswith(RESULT), "result")
             if found is None or not self._answered(now):
                 return False
@@ -388,6 +384,17 @@ class Merchant:
             self._new(lambda m: any(b.startswith("quote.next.") for b in m.buttons), "next")
             return True
         raise ValueError(name)
+
+    def _tap_again(self, now: float) -> bool:
+        """The bot said the keyboard tapped was an old one and showed the current state (a copy
+        sent before the last tick arrived after it): a person taps again, on the current one."""
+        toasts = [self.view.answered.get(q) or "" for q in self.queries]
+        if not (toasts and all(STALE_KEYBOARD in t for t in toasts)) or self.retaps >= 3:
+            return False
+        self.retaps += 1
+        self.run.counts["stale_keyboard_retaps"] += 1
+        self.act(now)
+        return True
 
     def _fair(self, prompt: str) -> None:
         """Copies of this prompt are answers to a probe (the open question shown again)."""
