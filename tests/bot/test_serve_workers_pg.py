@@ -56,8 +56,11 @@ MERCHANTS = int(os.environ.get("QUOTEBOT_WORKERS_MERCHANTS", 1000 if LONG else 2
 RAMP = 200.0 if LONG else 8.0
 WORKERS = 3
 FIRST_CHAT = 914_000
-PATIENCE = 300.0 if LONG else 60.0  # seconds a merchant waits for an answer, then it is stuck
-BUDGET = 1200.0 if LONG else 150.0  # the whole run: then it stops and the checks say what is missing
+# Seconds a merchant waits for an answer before it counts as stuck: not a latency target (no
+# timed assertions), only a bound; a 2-core machine running five teams' suites at once has made
+# a merchant of the short run wait over a minute.
+PATIENCE = 300.0 if LONG else 150.0
+BUDGET = 1200.0 if LONG else 400.0  # the whole run: then it stops and the checks say what is missing
 DUPLICATE_SHARE = 0.15  # updates POSTed to two workers at once
 PAIR_SHARE = 0.35  # merchants who type the industry right after the revenue
 SETTLE_MS = 300  # the bot's default settle window (bot/settings.py), set explicitly for the workers
@@ -377,11 +380,13 @@ class Run:
         self.open = self.stub.open_queries()
 
     def repeats_killed_run(self, before: Call, call: Call) -> bool:
+        """`call` sends again what the killed run sent last to that chat. (Not "before the kill"
+        by the stub's clock: a request already on its way when the process died may be read by
+        the stub a moment after the test noted the kill.)"""
         killed_run = f"w{self.victim}.1"
         return (
             self.killed_wall is not None
             and before.via == killed_run
-            and before.at <= self.killed_wall
             and call.via != killed_run
             and (before.method, before.params) == (call.method, call.params)
         )
@@ -526,7 +531,11 @@ def test_three_serve_workers_one_killed_are_one_bot(cluster):
     assert [r for r in rows if r["sent_at"] is None] == []
     per_chat = Counter(r["destination"] for r in rows)
     calls = {f"telegram:{chat}": len(kept) for chat, kept in run.calls.items()}
-    assert calls == per_chat
+    differ = {d for d in set(calls) | set(per_chat) if calls.get(d) != per_chat.get(d)}
+    assert calls == per_chat, [
+        (d, [(c.method, c.via, round(c.at - run.killed_wall, 3), c.error) for c in run.calls[int(d[9:])]])
+        for d in sorted(differ)[:3]
+    ]
     assert [c for kept in run.calls.values() for c in kept if c.error] == []
     assert all(len(r) == 1 for r in run.repeats.values()), run.repeats
     # A request cut off by the kill (its body half sent) was refused by the platform.
