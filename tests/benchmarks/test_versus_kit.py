@@ -4,21 +4,21 @@ import pickle
 
 from benchmarks.baseline import MENU, NAME, REVENUE
 from benchmarks.common import QUOTE_TURNS
-from benchmarks.contenders import Baseline, Ours
+from benchmarks.contenders import FIRST_CHAT, Baseline, Ours
 
 CHAT = 42
 MESSAGES = (1, 1, 1, 1, 2)
 
 
-async def _talk(bot, turns=QUOTE_TURNS) -> list[dict]:
+async def _talk(bot, turns=QUOTE_TURNS, chat=CHAT) -> list[dict]:
     """The quote dialog through `bot`; the Bot API calls each update made."""
     calls = []
-    owed = 0
+    owed = len(bot.api.sent[chat])
     for (kind, text), messages in zip(turns, MESSAGES, strict=False):
         before = dict(bot.api.calls)
         owed += messages
-        bot.feed(bot.updates([(CHAT, kind, text)]))
-        await bot.api.wait_chat(CHAT, owed, 10)
+        bot.feed(bot.updates([(chat, kind, text)]))
+        await bot.api.wait_chat(chat, owed, 10)
         await bot.idle(10)
         calls.append({k: v - before.get(k, 0) for k, v in bot.api.calls.items() if v != before.get(k, 0)})
     return calls
@@ -45,6 +45,28 @@ async def test_versus_baselines_make_the_same_bot_api_calls_and_say_the_same(tmp
         finally:
             await baseline.close()
         assert [text.partition("\n")[0] for _, text, _ in baseline.api.sent[CHAT]] == said, form
+
+
+async def test_versus_returning_chats_tap_the_keyboard_they_are_shown(tmp_path):
+    """The benchmark's chats are stored ones whose keyboard version is not 0, and each round
+    talks again: quotebot gets the quote each time (a stale tap would get the question again)."""
+    ours = Ours(tmp_path)
+    await ours.prepare(2)
+    await ours.open()
+    try:
+        for _ in range(2):
+            await _talk(ours, chat=FIRST_CHAT)
+        backlog = ours.updates([(FIRST_CHAT + 1, kind, text) for kind, text in QUOTE_TURNS] * 2)
+        ours.feed(backlog)  # a backlog: two whole dialogs of one chat queued at once
+        await ours.api.wait_chat(FIRST_CHAT + 1, 2 * sum(MESSAGES), 20)
+        await ours.idle(10)
+    finally:
+        await ours.close()
+    for chat, dialogs in ((FIRST_CHAT, 2), (FIRST_CHAT + 1, 2)):
+        sent = [text for _, text, _ in ours.api.sent[chat]]
+        assert len(sent) == dialogs * sum(MESSAGES), sent
+        results = [text for text in sent if text.startswith("<b>お見積り Q-")]
+        assert len(results) == dialogs, sent
 
 
 def _state(path) -> object:
