@@ -5,12 +5,22 @@ Only the store backends import aiosqlite. One connection in WAL mode; every unit
 `transaction()` knows its writes are committed (synchronous=FULL) before it replies, and
 transactions run one at a time. Schema changes are numbered SQL files in bot/migrations,
 applied in order at open.
+
+One write is not fsync'd when it commits: `mark_sent`, the note that a message went out. It is
+committed with synchronous=NORMAL: written to the WAL (so a kill -9 the instant after keeps it,
+as the operating system has it), and made power-safe by the next FULL commit's fsync of the
+WAL, or by MARK_SYNC_AFTER seconds later at most (an fsync of the WAL file, what FULL does).
+What a power loss can cost: the marks of the messages sent in that last fraction of a second,
+which are then sent once more after the restart. Every update and every message to send is
+still fsync'd before it is confirmed or sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
@@ -36,6 +46,8 @@ from bot.store import (
     utc_text,
 )
 
+log = logging.getLogger(__name__)
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Where personal data about a conversation lives: deleted on request and after retention.
 # The conversation itself goes last, since purge() finds the stale ones through it.
@@ -51,6 +63,8 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
 GROUP_MAX = 64  # units of work committed together at most (one fsync for all of them)
+# A mark-sent committed without fsync is fsync'd this soon at the latest (see the docstring).
+MARK_SYNC_AFTER = 0.1
 
 
 class _WouldWait(Exception):
@@ -127,6 +141,8 @@ class SqliteStore:
         self._lock = asyncio.Lock()  # one unit of work at a time on the one connection
         self._group: list[tuple[Callable, asyncio.Future]] = []  # units waiting for the next group
         self._committer: asyncio.Task | None = None
+        self._unsynced = 0  # marks committed since the WAL was last fsync'd (database thread)
+        self._sync_timer: asyncio.TimerHandle | None = None
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:
@@ -148,7 +164,14 @@ class SqliteStore:
         return store
 
     async def close(self) -> None:
-        await self._db.close()
+        if self._sync_timer is not None:
+            self._sync_timer.cancel()
+            self._sync_timer = None
+        try:
+            if self._unsynced:  # a clean stop leaves every mark power-safe
+                await self._db._execute(self._fsync_wal)
+        finally:
+            await self._db.close()
 
     async def _configure(self) -> None:
         await self._db.execute("PRAGMA journal_mode = WAL")
@@ -173,10 +196,45 @@ class SqliteStore:
             return (await cursor.fetchone())[0]
 
     async def mark_sent(self, outbox_id: int, now: datetime) -> None:
-        async with self._lock:  # one statement, committed by itself (autocommit)
-            await self._db.execute(
-                "UPDATE envelopes SET sent_at = ? WHERE id = ?", (utc_text(now), outbox_id)
-            )
+        """One statement, committed by itself, without waiting for an fsync (see the docstring):
+        a kill -9 keeps it at once, a power loss once the WAL is fsync'd, soon after."""
+        async with self._lock:
+            await self._db._execute(self._mark_unsynced, outbox_id, utc_text(now))
+        if self._sync_timer is None and self._unsynced:
+            loop = asyncio.get_running_loop()
+            self._sync_timer = loop.call_later(MARK_SYNC_AFTER, lambda: loop.create_task(self._sync_marks()))
+
+    def _mark_unsynced(self, outbox_id: int, stamp: str) -> None:
+        """In the database thread: the mark, committed with synchronous=NORMAL."""
+        conn = self._db._conn
+        conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            conn.execute("UPDATE envelopes SET sent_at = ? WHERE id = ?", (stamp, outbox_id))
+            self._unsynced += self.path != ":memory:"  # a file in memory has no disk to reach
+        finally:
+            conn.execute("PRAGMA synchronous = FULL")
+
+    async def _sync_marks(self) -> None:
+        """Make the marks power-safe if no FULL commit has done it since."""
+        self._sync_timer = None
+        if self._unsynced:
+            try:
+                async with self._lock:
+                    await self._db._execute(self._fsync_wal)
+            except Exception:  # closed meanwhile (close() syncs), or the disk failed
+                log.exception("could not fsync the WAL after marking messages sent")
+
+    def _fsync_wal(self) -> None:
+        """In the database thread: fsync the WAL, as a FULL commit does after writing it; every
+        frame written before is then on the disk."""
+        if not self._unsynced:
+            return
+        fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._unsynced = 0
 
     async def note_attempt(self, outbox_id: int) -> int | None:
         def note() -> int | None:
@@ -218,6 +276,7 @@ class SqliteStore:
 
     async def _commit_groups(self) -> None:
         try:
+            await asyncio.sleep(0)  # units submitted in this same pass of the event loop join in
             while self._group:
                 group, self._group = self._group[:GROUP_MAX], self._group[GROUP_MAX:]
                 async with self._lock:
@@ -239,6 +298,7 @@ class SqliteStore:
         """In the database thread: BEGIN, each unit in a savepoint, COMMIT."""
         conn = self._db._conn
         tx = SqliteTransaction(_Here(conn))
+        changes = conn.total_changes
         conn.execute("BEGIN IMMEDIATE")
         try:
             outcomes: list[tuple[bool, object]] = []
@@ -250,7 +310,10 @@ class SqliteStore:
                     conn.execute("ROLLBACK TO unit")
                     outcomes.append((False, e))
                 conn.execute("RELEASE unit")
+            wrote = conn.total_changes != changes
             self._commit(conn)
+            if wrote:  # a FULL commit that wrote fsync'd the WAL, and the marks before it
+                self._unsynced = 0
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
