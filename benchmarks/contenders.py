@@ -145,8 +145,10 @@ class Ours(Contender):
         self._poller = asyncio.create_task(self._poll(), name="bench poller")
 
     def _watch(self, engine) -> None:
-        """starts[chat]: when the inbox runner began each turn (waiting for the store included)."""
-        step, turn = engine.step, engine._turn
+        """starts[chat]: when the inbox runner began each turn, once it had one of the engine's
+        slots for turns in flight (as a PTB handler starts once it has one of PTB's); waiting
+        for the store and for the turns ahead in the group included."""
+        step, turn = engine._take_turn, engine._turn
 
         async def timed_step(key):
             self._pending[key.id] = time.perf_counter()
@@ -157,7 +159,7 @@ class Ours(Contender):
             self.starts[int(chat)].append(self._pending.pop(chat, time.perf_counter()))
             return await turn(tx, inbound, *args)
 
-        engine.step, engine._turn = timed_step, timed_turn
+        engine._take_turn, engine._turn = timed_step, timed_turn
 
     async def _poll(self) -> None:
         while True:

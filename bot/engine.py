@@ -49,6 +49,10 @@ SWEEP_SECONDS = 30.0  # look for waiting events nobody is running (after a faile
 WAKE_GRACE = 1.0  # seconds after another worker's NOTIFY before this one looks at that chat
 SHARED_SWEEP_SECONDS = 5.0  # the same with several workers on one store (one may have died mid-turn)
 SETTLE_LOOKS = 3  # times a turn waits for its event to settle (each wait at most the window)
+# Turns being worked out and committed at once (their sending is not counted): enough to fill
+# a group commit or two, few enough that a turn started waits for at most that much work
+# ahead of it, not for every conversation that has something waiting.
+TURNS_IN_FLIGHT = 16
 
 
 class Engine:
@@ -75,6 +79,7 @@ class Engine:
         self._running: dict[Key, asyncio.Task] = {}
         self.inbox_wake = asyncio.Event()  # set when another process queued events (NOTIFY)
         self._dirty: set[Key] = set()  # events were accepted since the conversation's task looked
+        self._slots = asyncio.Semaphore(TURNS_IN_FLIGHT)
 
     def staff_text(self, key: str, **params: Any) -> str:
         """A message for staff, in the staff's language."""
@@ -83,23 +88,34 @@ class Engine:
     # -- in ---------------------------------------------------------------------------------------
 
     async def accept(self, inbounds: Iterable[Inbound]) -> int:
-        """Commit events to the inbox; how many were new. The channel may confirm them after."""
-        now, new, seen = self.clock(), [], []
-        async with self.store.transaction() as tx:
-            for inbound in inbounds:
-                if len(inbound.text) > MAX_INBOUND_CHARS:
-                    inbound = replace(inbound, text=inbound.text[:MAX_INBOUND_CHARS])
-                added = await tx.add_inbound(inbound, now) is not None
-                if added:
-                    new.append(inbound.conversation)
-                seen.append((inbound, added))
-        for inbound, added in seen:  # counted once committed: a redelivery is a "duplicate"
-            outcome = "accepted" if added else "duplicate"
-            metrics.received(inbound.conversation.channel, inbound.conversation, outcome, kind=inbound.kind)
-        if self.live:
-            for key in dict.fromkeys(new):
+        """Commit events to the inbox; how many were new. The channel may confirm them after.
+
+        Where the store groups units of work (SQLite), the conversations' next turns are
+        started before the events are committed: their units queue behind this one and, when
+        nothing else is committing, join its group, so an event and the turn that answers it
+        share one commit (one fsync). A turn reads the inbox after this unit has written it;
+        its replies are sent only once that group is committed, like every turn's."""
+        inbounds = [
+            replace(i, text=i.text[:MAX_INBOUND_CHARS]) if len(i.text) > MAX_INBOUND_CHARS else i
+            for i in inbounds
+        ]
+        now, early = self.clock(), self.live and getattr(self.store, "unit", None) is not None
+
+        async def work(tx: Transaction) -> list[bool]:
+            return [await tx.add_inbound(inbound, now) is not None for inbound in inbounds]
+
+        committing = asyncio.ensure_future(self._unit(work))
+        if early:
+            for key in dict.fromkeys(i.conversation for i in inbounds):
                 self._run(key)
-        return len(new)
+        added = await committing
+        for inbound, new in zip(inbounds, added, strict=True):  # counted once committed
+            outcome = "accepted" if new else "duplicate"
+            metrics.received(inbound.conversation.channel, inbound.conversation, outcome, kind=inbound.kind)
+        if self.live and not early:
+            for key in dict.fromkeys(i.conversation for i, new in zip(inbounds, added, strict=True) if new):
+                self._run(key)
+        return sum(added)
 
     async def post(self, envelopes: Iterable[Envelope]) -> None:
         """Messages a channel itself has to send (not a turn's): committed, then sent by the worker."""
@@ -177,10 +193,31 @@ class Engine:
 
     async def step(self, key: Key) -> bool:
         """Run the conversation's next waiting event, then send what it said. True when another
-        event of the conversation is waiting."""
+        event of the conversation is waiting. At most TURNS_IN_FLIGHT turns are worked out and
+        committed at once; sending is outside that bound (a chat whose sends hang holds no slot),
+        and so is the wait for an event to settle (several workers)."""
         if not await self._settle(key):
             return False
+        async with self._slots:
+            done = await self._take_turn(key)
+        if done is None:
+            return False
+        due, snapshot, more, later = done
+        if later:  # a reminder or a row for another process: the worker works out when to look
+            self.outbox.wake.set()
+        await self.outbox.flush(due, snapshot)
+        return more
+
+    async def _take_turn(self, key: Key):
+        """The turn of the conversation's next event, committed: (destinations due now, their
+        rows as read in the transaction, whether more events wait, whether any row is not due
+        now or not sent by this process); None when no event waits."""
         now, started, seen = self.clock(), time.perf_counter(), {}
+
+        def outcome(envelopes: list[Envelope]) -> tuple[list, bool]:
+            due = [e.destination for e in envelopes if e.not_before is None or e.not_before <= now]
+            later = len(due) < len(envelopes) or not all(self.outbox.handles(d) for d in due)
+            return due, later
 
         async def work(tx: Transaction):
             item = await tx.next_inbound(key)
@@ -188,16 +225,15 @@ class Engine:
                 return None
             envelopes = await self._turn(tx, item.inbound, now, seen)
             await tx.inbound_done(item.id, now)
-            due = [e.destination for e in envelopes if e.not_before is None or e.not_before <= now]
+            due, later = outcome(envelopes)
             snapshot = await self.outbox.snapshot(tx, due, now)
-            return due, snapshot, await tx.next_inbound(key) is not None
+            return due, snapshot, await tx.next_inbound(key) is not None, later
 
         try:
             done = await self._unit(work)
-            if done is None:
-                return False
-            due, snapshot, more = done
-            metrics.turn(key.channel, key, seen.get("step"), "ok", time.perf_counter() - started)
+            if done is not None:
+                metrics.turn(key.channel, key, seen.get("step"), "ok", time.perf_counter() - started)
+            return done
         except CommitFailed:
             raise  # nothing of it was written: the event waits in the inbox, tried again later
         except Exception as e:
@@ -206,16 +242,13 @@ class Engine:
             async with self.store.transaction() as tx:  # rolled back; now mark it, and say so
                 item = await tx.next_inbound(key)
                 if item is None:
-                    return False
+                    return None
                 envelopes = await self._failed(tx, item.inbound)
                 for envelope in envelopes:
                     await tx.enqueue(envelope, now)
                 await tx.inbound_done(item.id, now, error=repr(e))
-                due, snapshot = [e.destination for e in envelopes], None
-                more = await tx.next_inbound(key) is not None
-        self.outbox.wake.set()
-        await self.outbox.flush(due, snapshot)
-        return more
+                due, later = outcome(envelopes)
+                return due, None, await tx.next_inbound(key) is not None, later
 
     async def _settle(self, key: Key) -> bool:
         """A store shared by several workers holds an ordered event back for a moment after it

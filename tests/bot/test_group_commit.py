@@ -9,6 +9,7 @@ import sqlite3
 
 from bot.app import open_app
 from bot.messages import Inbound, Key
+from bot.store import CommitFailed
 from bot.store.sqlite import SqliteStore
 from tests.support.transcript import Clock, Recorder
 
@@ -135,3 +136,75 @@ async def test_group_commit_a_unit_that_waits_on_something_else_runs_the_ordinar
             assert await tx.next_reference("Q", "20261122") == "Q-20261122-0002"
     finally:
         await store.close()
+
+
+async def _replied(recorder: Recorder, count: int) -> None:
+    while len(recorder.rows) < count:
+        await asyncio.sleep(0.01)
+
+
+async def _started(app) -> None:
+    """Until the inbox runner is live (it runs what accept brings at once)."""
+    await app.start()
+    while not app.engine.live:
+        await asyncio.sleep(0)
+
+
+async def test_group_commit_an_event_and_its_turn_share_one_commit(tmp_path):
+    """A running bot (the inbox runner live) that is handed one message commits the event and
+    the turn that answers it together: one COMMIT (one fsync) for both, and the answer is sent
+    after it."""
+    app, recorder = await _app(tmp_path)
+    commits: list[int] = []
+    db = app.store._db
+    begun = [0]
+
+    def statement(sql: str) -> None:
+        """Every COMMIT of a transaction that changed rows, ordinary or grouped: what costs an
+        fsync (called in the database thread, before each statement)."""
+        verb = sql.strip().split(None, 1)[0].upper()
+        if verb == "BEGIN":
+            begun[0] = db._conn.total_changes
+        elif verb == "COMMIT" and db._conn.total_changes != begun[0]:
+            commits.append(len(recorder.rows))  # how many replies had gone out before it
+
+    try:
+        await _started(app)
+        await db._execute(db._conn.set_trace_callback, statement)
+        assert await app.engine.accept(_events(("/quote",))[:1]) == 1
+        await asyncio.wait_for(_replied(recorder, 1), 10)
+        assert [c for c in commits if c == 0] == [0]
+        assert recorder.rows[0].body.key == "quote/revenue"
+    finally:
+        await app.close()
+
+
+async def test_group_commit_an_event_whose_commit_fails_is_not_accepted_nor_answered(tmp_path, monkeypatch):
+    """The group holding the event and its turn fails to commit: accept raises (the channel does
+    not confirm, the platform sends it again), nothing is answered and nothing waits; the
+    redelivery is answered once."""
+    app, recorder = await _app(tmp_path)
+    real_commit = SqliteStore._commit
+
+    def failing_commit(self, conn):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    event = _events(("/quote",))[:1]
+    try:
+        await _started(app)
+        monkeypatch.setattr(SqliteStore, "_commit", failing_commit)
+        try:
+            await app.engine.accept(event)
+        except CommitFailed:
+            pass
+        else:
+            raise AssertionError("accept returned although nothing was committed")
+        monkeypatch.setattr(SqliteStore, "_commit", real_commit)
+        await asyncio.wait_for(app.engine.settle(), 10)
+        assert recorder.rows == []
+        assert await app.engine.accept(event) == 1  # the redelivery
+        await asyncio.wait_for(_replied(recorder, 1), 10)
+        await asyncio.wait_for(app.engine.settle(), 10)
+        assert [row.body.key for row in recorder.rows] == ["quote/revenue"]
+    finally:
+        await app.close()
