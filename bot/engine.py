@@ -203,9 +203,11 @@ class Engine:
         if done is None:
             return False
         due, snapshot, more, later = done
-        if later:  # a reminder or a row for another process: the worker works out when to look
+        held = await self.outbox.flush(due, snapshot)
+        # Rows held back by a rate limit, reminders, rows another process sends: the worker
+        # works out when to look again. Otherwise nothing is left for it to do.
+        if later or held is not None:
             self.outbox.wake.set()
-        await self.outbox.flush(due, snapshot)
         return more
 
     async def _take_turn(self, key: Key):
