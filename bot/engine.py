@@ -112,7 +112,10 @@ class Engine:
         for inbound, new in zip(inbounds, added, strict=True):  # counted once committed
             outcome = "accepted" if new else "duplicate"
             metrics.received(inbound.conversation.channel, inbound.conversation, outcome, kind=inbound.kind)
-        if self.live and not early:
+        # Once committed, look again: a turn started early may have looked before this unit ran
+        # (the conversation's task was between turns), and then it found nothing. Where the
+        # early turn had it, this costs one look that finds nothing (no write, no fsync).
+        if self.live:
             for key in dict.fromkeys(i.conversation for i, new in zip(inbounds, added, strict=True) if new):
                 self._run(key)
         return sum(added)
