@@ -480,8 +480,9 @@ class ChaosRun:
         calls = self.stub.calls()
         for call in calls[self._seen_calls :]:
             method = call.method.lower()
-            if method == "answercallbackquery":  # any try: the tap's turn was committed by then
-                self.answer_tried.setdefault(call.params["callback_query_id"], call.at)
+            query = call.params.get("callback_query_id")  # none: a request a kill cut before its body
+            if method == "answercallbackquery" and query is not None:  # any try: the turn was committed
+                self.answer_tried.setdefault(query, call.at)
             if call.error is not None or call.result is None:
                 continue
             if method in ("sendmessage", "senddocument") and isinstance(call.result, dict):
