@@ -79,7 +79,10 @@ class Engine:
         self._running: dict[Key, asyncio.Task] = {}
         self.inbox_wake = asyncio.Event()  # set when another process queued events (NOTIFY)
         self._dirty: set[Key] = set()  # events were accepted since the conversation's task looked
-        self._slots = asyncio.Semaphore(TURNS_IN_FLIGHT)
+        # Only where turns are committed in groups (SQLite): there a turn waits for the work of
+        # the group ahead; PostgreSQL runs each turn on its own connection from the pool.
+        grouped = getattr(store, "unit", None) is not None
+        self._slots = asyncio.Semaphore(TURNS_IN_FLIGHT) if grouped else contextlib.nullcontext()
 
     def staff_text(self, key: str, **params: Any) -> str:
         """A message for staff, in the staff's language."""
