@@ -15,4 +15,6 @@ AREAS = (
     "outbox",
     "versus",
     "footprint",
+    "pg_workers",
+    "pg_scale",
 )

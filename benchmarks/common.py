@@ -15,6 +15,7 @@ import os
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -239,6 +240,8 @@ async def bench_app(path: Path) -> App:
 
 
 _event_ids = itertools.count(1)
+# Unique across runs too: a database kept between runs (pg_scale's) has seen the last run's ids.
+_run = uuid.uuid4().hex[:8]
 
 
 def inbound(conversation: str, kind: str, text: str) -> Inbound:
@@ -246,7 +249,7 @@ def inbound(conversation: str, kind: str, text: str) -> Inbound:
         Key.parse(conversation),
         kind,
         text,
-        event_id=f"bench:{next(_event_ids)}",
+        event_id=f"bench:{_run}:{next(_event_ids)}",
         locale_hint="ja",
         user_name="Taro",
     )
