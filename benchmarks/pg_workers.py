@@ -125,6 +125,7 @@ class Round:
     latencies: list[float] = field(default_factory=list)
     answered: list[float] = field(default_factory=list)  # POST -> the webhook's 200
     cpu: dict[str, float] = field(default_factory=dict)  # share of one core during the round
+    drops: int = 0  # connections the kernel dropped meanwhile (a full listen queue: +1 s each)
 
     @property
     def rate(self) -> float:
@@ -204,6 +205,20 @@ def children(parent: int) -> list[int]:
     return found
 
 
+def listen_drops() -> int:
+    """Connections the kernel dropped because a server's listen queue was full (all of this
+    machine): a full queue costs a caller a second (the SYN is sent again), so any shows."""
+    try:
+        with open("/proc/net/netstat", encoding="ascii") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return 0
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split(), values.split(), strict=True)).get("ListenDrops", 0))
+    return 0
+
+
 def machine_busy_seconds() -> float:
     with open("/proc/stat", encoding="ascii") as f:
         values = [int(v) for v in f.readline().split()[1:]]
@@ -226,6 +241,7 @@ class CpuMeter:
             "postgres": sum(cpu_seconds(p) for p in server),
             "driver": times.user + times.system,
             "machine": machine_busy_seconds(),
+            "drops": listen_drops(),
         }
 
     def start(self) -> None:
@@ -233,14 +249,16 @@ class CpuMeter:
 
     def stop(self) -> dict[str, float]:
         end, wall = self._read(), time.perf_counter() - self.at
+        self.drops = end.pop("drops") - self.begin.pop("drops")
         used = {k: (end[k] - self.begin[k]) / wall for k in end}
         used["others"] = max(0.0, used.pop("machine") - used["workers"] - used["postgres"] - used["driver"])
         return used
 
 
-def cpu_text(cpu: dict[str, float]) -> str:
-    shown = {k: v for k, v in cpu.items() if k != "postgres" or v > 0}
-    return "CPU " + ", ".join(f"{k} {v * 100:.0f}%" for k, v in shown.items()) + f" of {os.cpu_count()}00%"
+def cpu_text(result: Round) -> str:
+    shown = {k: v for k, v in result.cpu.items() if k != "postgres" or v > 0}
+    text = "CPU " + ", ".join(f"{k} {v * 100:.0f}%" for k, v in shown.items()) + f" of {os.cpu_count()}00%"
+    return text + (f"; {result.drops} connections dropped (listen queue full)" if result.drops else "")
 
 
 # -- one setup ----------------------------------------------------------------------------------
@@ -292,6 +310,7 @@ async def measure(
             meter.start()
             rounds.append(await chats_type_the_quote(stub, urls, range(first, first + count), pause))
             rounds[-1].cpu = meter.stop()
+            rounds[-1].drops = meter.drops
             check(stub, range(first, first + count))
         return Measured(*rounds)
 
@@ -310,11 +329,11 @@ def _results(setup: Setup, passes: list[Measured]) -> list[Result]:
     p99s = " · ".join(fmt(ms(percentile(r.latencies, 99))) for r in paced)
     rate_detail = (
         f"{CHATS} chats at once, {saturated[0].turns} turns (passes {rates});"
-        f" {_figures(saturated[:1])}; {cpu_text(saturated[0].cpu)}"
+        f" {_figures(saturated[:1])}; {cpu_text(saturated[0])}"
     )
     latency_detail = (
         f"{PACED_CHATS} chats pausing {THINK_SECONDS:g} s (passes {p99s}); {_figures(paced[:1])},"
-        f" webhook answered p99 {fmt(ms(percentile(paced[0].answered, 99)))} ms; {cpu_text(paced[0].cpu)}"
+        f" webhook answered p99 {fmt(ms(percentile(paced[0].answered, 99)))} ms; {cpu_text(paced[0])}"
     )
     window = setup.settle_ms if setup.backend == "postgresql" else 0
     latency_target = Target("<", OUR_LATENCY_MS + window, "ms") if setup.targeted else info("ms")

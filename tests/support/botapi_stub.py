@@ -136,7 +136,7 @@ class _Server(ThreadingHTTPServer):
     # socketserver listens with a backlog of 5: a bot opening more connections at once (PTB's
     # pool has 256) has the rest dropped by the kernel, and its calls arrive a second late (a
     # SYN retransmit) or fail to connect. Telegram takes them at once; so does the stub.
-    request_queue_size = 128
+    request_queue_size = 1024  # (the kernel caps it at net.core.somaxconn)
 
 
 class BotApiStub:
