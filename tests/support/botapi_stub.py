@@ -132,13 +132,6 @@ class _Pending:
     delivered: bool = False
 
 
-class _Server(ThreadingHTTPServer):
-    # socketserver listens with a backlog of 5: a bot opening more connections at once (PTB's
-    # pool has 256) has the rest dropped by the kernel, and its calls arrive a second late (a
-    # SYN retransmit) or fail to connect. Telegram takes them at once; so does the stub.
-    request_queue_size = 1024  # (the kernel caps it at net.core.somaxconn)
-
-
 class BotApiStub:
     """Serves the Bot API on 127.0.0.1 from a background thread; one lock guards all state."""
 
@@ -190,7 +183,7 @@ class BotApiStub:
         self._dropped: set[int] = set()
         self._deliverer: threading.Thread | None = None
         self._caller = threading.local()  # per handler thread: the `via` name of the request
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.stub = self  # type: ignore[attr-defined]
         self.port: int = self._server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/bot"
