@@ -17,15 +17,21 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.botapi_stub import BotApiStub
-from tests.support.serve_cluster import SECRET, TOKEN, ServeCluster, free_port, fresh_database
+from tests.support.serve_cluster import (
+    SECRET,
+    TOKEN,
+    ServeCluster,
+    free_port,
+    fresh_database,
+    http_get,
+    post_update,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "deploy" / "nginx.conf"
@@ -85,24 +91,10 @@ class Nginx:
                 time.sleep(0.05)
 
     def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=10) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+        return http_get(self.url + path, timeout=10)
 
     def post(self, update: dict, secret: str | None = SECRET) -> int:
-        headers = {"Content-Type": "application/json"}
-        if secret is not None:
-            headers["X-Telegram-Bot-Api-Secret-Token"] = secret
-        request = urllib.request.Request(
-            self.url + "/webhooks/telegram", data=json.dumps(update).encode(), headers=headers
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status
-        except urllib.error.HTTPError as e:
-            return e.code
+        return post_update(self.url, update, secret=secret, timeout=30)
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGQUIT)  # nginx's graceful stop

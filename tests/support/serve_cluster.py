@@ -100,6 +100,30 @@ def query(url: str, sql: str, *args: Any) -> list[dict]:
     return asyncio.run(run())
 
 
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    """GET `url`: its status and body, error statuses included (OSError when nothing answered)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def post_update(base_url: str, update: dict, *, secret: str | None = SECRET, timeout: float = 15.0) -> int:
+    """POST one Telegram update to `base_url`/webhooks/telegram as Telegram does, with the secret
+    header unless None: the HTTP status (OSError when nothing answered)."""
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    body = json.dumps(update, ensure_ascii=False).encode()
+    request = urllib.request.Request(base_url + "/webhooks/telegram", data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
 class Worker:
     """One `quotebot serve` process; restartable on the same port. Its log (JSON lines, every
     run appended) is `log`."""
@@ -162,25 +186,13 @@ class Worker:
             return False
 
     def get(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=timeout) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+        return http_get(self.url + path, timeout)
 
     def post(self, update: dict, *, secret: str | None = SECRET, timeout: float = 15.0) -> int:
         """POST one update to /webhooks/telegram as Telegram does: its HTTP status, or 0 when no
         answer came (refused, reset, timed out: the update may or may not have been taken)."""
-        headers = {"Content-Type": "application/json"}
-        if secret is not None:
-            headers["X-Telegram-Bot-Api-Secret-Token"] = secret
-        body = json.dumps(update, ensure_ascii=False).encode()
-        request = urllib.request.Request(self.url + "/webhooks/telegram", data=body, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status
-        except urllib.error.HTTPError as e:
-            return e.code
+            return post_update(self.url, update, secret=secret, timeout=timeout)
         except OSError:
             return 0
 
