@@ -26,7 +26,7 @@ from bot.engine import Engine
 from bot.messages import Key
 from bot.outbox import Sender, SlidingWindow
 from bot.settings import DEFAULT_DB, ConfigError, Settings
-from bot.store import Store, open_store
+from bot.store import Store, open_store, purge_in_batches
 from bot.texts import Texts
 from dialogs import all_dialogs
 from rates.coverage import JST
@@ -90,20 +90,27 @@ class App:
         return {task.get_name(): not task.done() for task in self._tasks}
 
     async def _purge_daily(self) -> None:
+        # In the background, in small transactions (purge_in_batches): start-up does not wait
+        # for it, and the turns and sends owed since the last stop go between its batches
+        # rather than after a purge that can take minutes on a big database's first run.
         while True:
             try:
-                async with self.store.transaction() as tx:
-                    now = self.engine.clock()
-                    # Several workers on one database: the first to get here each day purges.
-                    first = not getattr(self.store, "shared", False) or (
-                        await tx.next_reference("purge", now.strftime("%Y%m%d"))
-                    ).endswith("-0001")
-                    counts = await tx.purge(now, self.settings.retention) if first else None
+                counts = await self.purge_once()
                 if counts is not None:
                     log.info("purged %s", counts)
             except Exception:
                 log.exception("retention purge failed; trying again tomorrow")
             await asyncio.sleep(PURGE_EVERY)
+
+    async def purge_once(self) -> dict[str, int] | None:
+        """Retention, once, in batches: what was deleted, by table; None when another worker on
+        the same database has purged today (the first to take the day's number does it)."""
+        now = self.engine.clock()
+        if getattr(self.store, "shared", False):
+            async with self.store.transaction() as tx:
+                if not (await tx.next_reference("purge", now.strftime("%Y%m%d"))).endswith("-0001"):
+                    return None
+        return await purge_in_batches(self.store, now, self.settings.retention)
 
     async def close(self) -> None:
         """Stop the background work and close the store (idempotent)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from bot.app import configure_logging, open_app
 from bot.markup import to_plain
 from bot.settings import DEFAULT_DB, ConfigError, Settings
-from bot.store import StoreError
+from bot.store import StoreError, purge_in_batches
 from bot.texts import DEFAULT_LOCALE, LOCALES, Texts
 from rates.amounts import AmountError, parse_yen
 from rates.codes import CHANNELS, INDUSTRIES
@@ -159,8 +159,9 @@ async def _purge(args) -> str:
     app = await open_app(args.db)
     keep = app.settings.retention if args.days is None else timedelta(days=args.days)
     try:
-        async with app.store.transaction() as tx:
-            counts = await tx.purge(app.engine.clock(), keep)
+        # In batches, like the bot's own daily purge: a bot running on the same file meanwhile
+        # waits for one small transaction at a time, not for the whole purge.
+        counts = await purge_in_batches(app.store, app.engine.clock(), keep)
     finally:
         await app.close()
     return " ".join(f"{table}={n}" for table, n in counts.items())

@@ -208,9 +208,34 @@ class Transaction(Protocol):
         """What /metrics and /healthz show from the store (see OPS_FIGURES), as of `now`."""
         ...
 
-    async def purge(self, now: datetime, keep: timedelta) -> dict[str, int]:
+    async def purge(self, now: datetime, keep: timedelta, limit: int | None = None) -> dict[str, int]:
         """Retention: conversations untouched for `keep` with everything about them, handled
-        events older than EVENT_MEMORY, sent outbox rows older than SENT_MEMORY; counts by table."""
+        events older than EVENT_MEMORY, sent outbox rows older than SENT_MEMORY; counts by table.
+        With `limit`: at most that many conversations, handled events and sent rows (the oldest),
+        so one call is a small batch (purge_in_batches repeats it until nothing is left)."""
+
+
+PURGE_BATCH = 2_000  # rows of each kind that one retention transaction deletes at most
+
+
+async def purge_in_batches(
+    store: Store, now: datetime, keep: timedelta, batch: int = PURGE_BATCH
+) -> dict[str, int]:
+    """Retention (Transaction.purge) in transactions of at most `batch` conversations, handled
+    events and sent rows each, until a batch finds less than that of every kind; the counts
+    added up. Why: a first purge of a big database can delete millions of event ids, and in one
+    transaction it held the SQLite store's one lock (every turn) for over a minute; between
+    batches the turns waiting for the store go first (its lock is first come, first served)."""
+    total: dict[str, int] = {}
+    while True:
+        async with store.transaction() as tx:
+            counts = await tx.purge(now, keep, limit=batch)
+        for table, n in counts.items():
+            total[table] = total.get(table, 0) + n
+        # A count of `batch` may mean more is left; other tables' counts (a conversation's
+        # quotes, its transcript) can reach it too, which costs one more, empty, batch at most.
+        if all(n < batch for n in counts.values()):
+            return total
 
 
 class Store(Protocol):

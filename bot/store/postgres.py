@@ -780,28 +780,44 @@ class PostgresTransaction:
             zip(OPS_FIGURES, (depth, max(waited, 0.0), failing, reminders, tickets, pending), strict=True)
         )
 
-    async def purge(self, now: datetime, keep: timedelta) -> dict[str, int]:
-        cutoff = now - keep
-        stale = "(SELECT key FROM conversations WHERE updated_at < $1)"
+    async def purge(self, now: datetime, keep: timedelta, limit: int | None = None) -> dict[str, int]:
+        # LIMIT NULL is no limit. This batch's stale conversations are named once (and locked:
+        # a worker saving one of them waits for this batch, then writes it anew) so every table
+        # drops the same ones; SKIP LOCKED leaves one being saved right now to a later batch.
+        keys = [
+            r["key"]
+            for r in await self._conn.fetch(
+                "SELECT key FROM conversations WHERE updated_at < $1 ORDER BY updated_at LIMIT $2"
+                " FOR UPDATE SKIP LOCKED",
+                now - keep,
+                limit,
+            )
+        ]
         counts = {}
+        # Messages to and from them: their own destination and their staff topic's.
         counts["outbox"] = _count(
             await self._conn.execute(
-                f"DELETE FROM envelopes WHERE destination IN {stale}"
-                f" OR (route = 'staff' AND substr(destination, length('staff:') + 1) IN {stale})",
-                cutoff,
+                "DELETE FROM envelopes WHERE destination = ANY($1::text[])",
+                keys + [destination_text(Staff(Key.parse(k))) for k in keys],
             )
         )
         for table, column in _PERSONAL:
-            status = await self._conn.execute(f"DELETE FROM {table} WHERE {column} IN {stale}", cutoff)
+            status = await self._conn.execute(f"DELETE FROM {table} WHERE {column} = ANY($1::text[])", keys)
             counts[table] = _count(status)
         counts["handled events"] = _count(
             await self._conn.execute(
-                "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < $1", now - EVENT_MEMORY
+                "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox"
+                " WHERE done_at IS NOT NULL AND done_at < $1 ORDER BY done_at LIMIT $2)",
+                now - EVENT_MEMORY,
+                limit,
             )
         )
         counts["sent outbox"] = _count(
             await self._conn.execute(
-                "DELETE FROM envelopes WHERE sent_at IS NOT NULL AND sent_at < $1", now - SENT_MEMORY
+                "DELETE FROM envelopes WHERE id IN (SELECT id FROM envelopes"
+                " WHERE sent_at IS NOT NULL AND sent_at < $1 ORDER BY sent_at LIMIT $2)",
+                now - SENT_MEMORY,
+                limit,
             )
         )
         return counts

@@ -671,25 +671,37 @@ class SqliteTransaction:
             zip(OPS_FIGURES, (depth, max(waited, 0.0), failing, reminders, tickets, pending), strict=True)
         )
 
-    async def purge(self, now: datetime, keep: timedelta) -> dict[str, int]:
-        cutoff = utc_text(now - keep)
-        stale = "(SELECT key FROM conversations WHERE updated_at < ?)"
+    async def purge(self, now: datetime, keep: timedelta, limit: int | None = None) -> dict[str, int]:
+        many = -1 if limit is None else limit  # LIMIT -1: no limit
+        # This batch's stale conversations, named once so every table drops the same ones.
+        keys = [
+            r[0]
+            for r in await self._all(
+                "SELECT key FROM conversations WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
+                (utc_text(now - keep), many),
+            )
+        ]
+        batch = "(SELECT value FROM json_each(?))"
         counts = {}
+        # Messages to and from them: their own destination and their staff topic's.
         cursor = await self._db.execute(
-            f"DELETE FROM envelopes WHERE destination IN {stale}"
-            f" OR (route = 'staff' AND substr(destination, length('staff:') + 1) IN {stale})",
-            (cutoff, cutoff),
+            f"DELETE FROM envelopes WHERE destination IN {batch}",
+            (_json(keys + [destination_text(Staff(Key.parse(k))) for k in keys]),),
         )
         counts["outbox"] = cursor.rowcount
         for table, column in _PERSONAL:
-            cursor = await self._db.execute(f"DELETE FROM {table} WHERE {column} IN {stale}", (cutoff,))
+            cursor = await self._db.execute(f"DELETE FROM {table} WHERE {column} IN {batch}", (_json(keys),))
             counts[table] = cursor.rowcount
         cursor = await self._db.execute(
-            "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?", (utc_text(now - EVENT_MEMORY),)
+            "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox"
+            " WHERE done_at IS NOT NULL AND done_at < ? ORDER BY done_at LIMIT ?)",
+            (utc_text(now - EVENT_MEMORY), many),
         )
         counts["handled events"] = cursor.rowcount
         cursor = await self._db.execute(
-            "DELETE FROM envelopes WHERE sent_at IS NOT NULL AND sent_at < ?", (utc_text(now - SENT_MEMORY),)
+            "DELETE FROM envelopes WHERE id IN (SELECT id FROM envelopes"
+            " WHERE sent_at IS NOT NULL AND sent_at < ? ORDER BY sent_at LIMIT ?)",
+            (utc_text(now - SENT_MEMORY), many),
         )
         counts["sent outbox"] = cursor.rowcount
         return counts

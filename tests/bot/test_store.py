@@ -17,7 +17,7 @@ from tests.support.transcript import NOW, Chat
 async def test_store_migrates_a_new_file_to_the_latest_schema(tmp_path):
     """A new database gets every numbered migration, in WAL mode."""
     store = await open_store(tmp_path / "new.db")
-    assert await store.schema_version() == 5
+    assert await store.schema_version() == 6
     await store.close()
     with sqlite3.connect(tmp_path / "new.db") as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -129,13 +129,13 @@ async def test_store_delete_on_request_leaves_nothing(app, chat):
 
 
 async def test_store_purge_forgets_only_stale_conversations(app, chat, clock):
-    """Retention removes conversations untouched for the period, with their records; others stay."""
+    """Retention (the app's own, as run at start and daily, in batches) removes conversations
+    untouched for the period (365 days by default), with their records; others stay."""
     await finished_quote_and_ticket(chat)
     clock.advance(days=400)
     fresh = Chat(app, conversation="console:fresh")
     await fresh.user("/quote")
-    async with app.store.transaction() as tx:
-        counts = await tx.purge(clock(), timedelta(days=365))
+    counts = await app.purge_once()
     assert counts["conversations"] == 1 and counts["quotes"] == 1 and counts["incidents"] == 1
     assert await count(app, "conversations", chat.conversation) == 0
     assert await count(app, "conversations", "console:fresh") == 1

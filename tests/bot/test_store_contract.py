@@ -7,6 +7,7 @@ Expected values are worked out by hand from the calls each test makes.
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from bot.store import (
     TRANSCRIPT_CHARS,
     TRANSCRIPT_KEEP,
     open_store,
+    purge_in_batches,
 )
 from tests.support.backends import fresh_pg_url
 from tests.support.transcript import NOW
@@ -500,3 +502,64 @@ async def test_store_contract_purge_forgets_stale_conversations_and_old_sent_row
         assert len(await tx.due_outbox(later, destination=Staff(B))) == 1
     assert counts["conversations"] == 1 and counts["quotes"] == 1 and counts["outbox"] == 2
     assert counts["sent outbox"] == 1 and later - NOW > SENT_MEMORY
+
+
+class NotingBatches:
+    """The store, noting what each transaction's purge() deleted: one entry a transaction."""
+
+    def __init__(self, store):
+        self.store, self.batches = store, []
+
+    @asynccontextmanager
+    async def transaction(self):
+        async with self.store.transaction() as tx:
+            yield self._Noting(tx, self.batches)
+
+    class _Noting:
+        def __init__(self, tx, batches):
+            self.tx, self.batches = tx, batches
+
+        async def purge(self, *args, **kwargs):
+            counts = await self.tx.purge(*args, **kwargs)
+            self.batches.append(counts)
+            return counts
+
+
+async def test_store_contract_purge_in_batches_removes_every_expired_row_over_several_transactions(store):
+    """Five stale conversations, five old handled events, five old sent rows, batches of 2:
+    every one goes, over several transactions of at most 2 of each kind; fresh conversations,
+    recent handled and sent rows and an old event still waiting stay."""
+    later = NOW + timedelta(days=400)
+    stale = [Key("telegram", str(n)) for n in range(10, 15)]
+    fresh = [Key("telegram", "20"), Key("line", "U21")]
+    async with store.transaction() as tx:
+        for key in stale:
+            await fill(tx, key)
+        for key in fresh:
+            await fill(tx, key, at=later)
+        for n in range(6):  # five handled a year ago, one just now
+            await tx.add_inbound(text_in(fresh[0], "hi", f"telegram:{n}"), NOW)
+            item = await tx.next_inbound(fresh[0])
+            await tx.inbound_done(item.id, later if n == 5 else NOW)
+        await tx.add_inbound(text_in(fresh[1], "still waiting", "line:w"), NOW)
+        for n in range(6):  # five sent a year ago, one just now
+            sent = await tx.enqueue(Envelope(Staff(), Reply("k", "alert"), kind="alert"), NOW)
+            await tx.mark_sent(sent, later if n == 5 else NOW)
+    noted = NotingBatches(store)
+    total = await purge_in_batches(noted, later, timedelta(days=365), batch=2)
+    limited = ("conversations", "handled events", "sent outbox")
+    # 2 + 2 + 1 of each kind; the third batch's outbox count (its conversation's own row and
+    # its staff row) reaches 2, so one more, empty, batch makes sure nothing is left.
+    batches = [[b[kind] for kind in limited] for b in noted.batches]
+    assert batches == [[2, 2, 2], [2, 2, 2], [1, 1, 1], [0, 0, 0]]
+    assert total["conversations"] == 5 and total["quotes"] == 5 and total["transcript"] == 5
+    assert total["outbox"] == 10 and total["handled events"] == 5 and total["sent outbox"] == 5
+    async with store.transaction() as tx:
+        for key in stale:
+            await assert_gone(tx, key)
+        for key in fresh:
+            assert await tx.load_conversation(key) is not None
+            assert len(await tx.due_outbox(later, destination=Staff(key))) == 1
+        assert await tx.add_inbound(text_in(fresh[0], "hi", "telegram:5"), later) is None  # remembered
+        assert await tx.add_inbound(text_in(fresh[0], "hi", "telegram:0"), later) is not None  # forgotten
+        assert (await tx.next_inbound(fresh[1])).inbound.text == "still waiting"

@@ -45,6 +45,7 @@ async def test_pg_workers_starting_together_migrate_once(empty_pg):
         (3, "0003_handoff"),
         (4, "0004_inbox_typed_outbox"),
         (5, "0005_outbox_questions_uncertain"),
+        (6, "0006_purge_indexes"),
     ]
 
 
