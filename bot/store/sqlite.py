@@ -325,15 +325,37 @@ class SqliteStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteTransaction]:
-        """One unit of work: committed on a clean exit, rolled back on any exception."""
+        """One unit of work: committed on a clean exit, rolled back on any exception.
+
+        Cancelled at any point, the connection is left usable. aiosqlite's thread runs every
+        request queued to it, in order, even when the task awaiting it was cancelled: a BEGIN
+        queued and then cancelled still begins, so the BEGIN is inside the `try` and the undo
+        (queued behind it, so run after it) rolls back whatever is open by then. A COMMIT
+        already queued still commits; a COMMIT that fails rolls back (the next BEGIN would
+        fail otherwise)."""
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                await self._db.execute("BEGIN IMMEDIATE")
                 yield SqliteTransaction(self._db)
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                await self._db._execute(self._undo)
                 raise
-            await self._db.execute("COMMIT")
+            await self._db._execute(self._commit_or_undo)
+
+    def _undo(self) -> None:
+        """In the database thread: roll back the transaction open, if any (a BEGIN that failed
+        opened none)."""
+        conn = self._db._conn
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+    def _commit_or_undo(self) -> None:
+        conn = self._db._conn
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            self._undo()
+            raise
 
 
 class SqliteTransaction:
