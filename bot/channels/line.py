@@ -394,10 +394,10 @@ class LineSender:
                 log.info("LINE reply token no longer valid; sending by push")
                 return False
             if e.status is not None and e.status >= 500:  # it may have gone: say so for the retry
-                raise RetryLater(5, REPLY_ATTEMPT) from None
+                raise RetryLater(None, REPLY_ATTEMPT) from None
             raise _translated(e) from None
         except Exception:  # the network: we do not know whether it went
-            raise RetryLater(5, REPLY_ATTEMPT) from None
+            raise RetryLater(None, REPLY_ATTEMPT) from None
         self.used_tokens[token] = time.time()
         self.counts["reply"] += 1
         return True
@@ -417,15 +417,17 @@ class LineSender:
                     continue
                 raise _translated(e) from None
             except Exception as e:  # the network: the retry key makes trying again safe
-                raise RetryLater(5, f"LINE push failed: {e!r}") from None
+                raise RetryLater(None, f"LINE push failed: {e!r}") from None
             self.counts["push"] += 1
 
 
 def _translated(e: ApiException) -> Exception:
+    # Tried again on the outbox's backoff (half a second, doubling to five minutes): a lost call
+    # costs the merchant a moment, and a monthly message limit that lasts is not asked every minute.
     if e.status == 429:
-        return RetryLater(60, "LINE rate limit or monthly message limit (429)")
+        return RetryLater(None, "LINE rate limit or monthly message limit (429)")
     if e.status is not None and e.status >= 500:
-        return RetryLater(10, f"LINE answered {e.status}")
+        return RetryLater(None, f"LINE answered {e.status}")
     detail = ""
     with contextlib.suppress(ValueError, AttributeError):
         detail = json.loads(e.body or "{}").get("message", "")

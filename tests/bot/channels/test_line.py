@@ -340,6 +340,19 @@ async def test_line_a_reply_that_failed_before_line_got_it_is_sent_on_retry(line
     assert [d.via for d in stub.delivered(USER)] == ["reply"]
 
 
+async def test_line_a_failed_send_is_tried_again_on_the_outbox_backoff(line, stub):
+    """A 500 from LINE is tried again after the outbox's first retry (bot/outbox.FIRST_RETRY,
+    half a second, kept to the whole second), not after a flat 5 or 10 s."""
+    stub.fail_next("/v2/bot/message/reply", 500)
+    await line.post([stub.message(USER, "/quote")])
+    await line.app.engine.settle()
+    soon = line.app.engine.clock() + timedelta(seconds=2)
+    async with line.app.store.transaction() as tx:
+        assert await tx.due_outbox(line.app.engine.clock(), destination=KEY) == []  # postponed
+        [row] = await tx.due_outbox(soon, destination=KEY)
+    assert row.attempts >= 1 and stub.delivered(USER) == []
+
+
 async def test_line_record_link_sent_by_one_worker_opens_on_another(line, stub, tmp_path):
     """Several workers: the click may reach a worker that has no file. It serves the document
     from the outbox row the token names; a forged or expired token still gets 404 / 410."""
