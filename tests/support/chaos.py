@@ -12,7 +12,7 @@ Everything random comes from one seed: the merchants' answers and probes, the ki
 so two runs with one seed meet the same faults on the same calls but may count differently.
 Loopback only; every wait is bounded; the run stops by itself after `budget` seconds.
 
-    python -m tests.support.chaos --seed 7 --conversations 300   # the long run, by hand
+    python -m tests.support.chaos --seed 7 --conversations 300   # the long run, by hand (~5 min)
 
 prints the counts and exits 1 if any must-be-zero count is not.
 """
@@ -86,6 +86,22 @@ class Plan:
     @property
     def revenue_yen(self) -> int:
         return REVENUES[self.revenue_text]
+
+
+# Messages and edits one merchant's quote costs (the bot's answers to taps come on top; Telegram
+# does not count them): 2,703 for 300 quotes in the run with seed 13, probes included.
+MESSAGES_PER_QUOTE = 9
+# Telegram lets a bot send about 30 messages a second (bot/limits.py keeps to it). A long run
+# whose merchants begin faster than that can be answered measures the queue, not the bot: 300
+# merchants over 60 s ask for 45 a second, and with every one of them waiting for a reply each
+# waits longer than its patience (41-51 of 300 finished). Half of Telegram's rate leaves room
+# for the retries of the fifth of the calls that fail and for the places hung calls hold.
+PACE = 15.0
+
+
+def paced_ramp(conversations: int) -> float:
+    """Seconds over which `conversations` merchants may begin for the bot to keep up at PACE."""
+    return conversations * MESSAGES_PER_QUOTE / PACE
 
 
 @dataclass
@@ -732,8 +748,10 @@ def run_chaos(settings: Settings, workdir: Path | None = None) -> ChaosRun:
 
 def report(run: ChaosRun) -> str:
     s = run.settings
+    offered = s.conversations * MESSAGES_PER_QUOTE / max(s.ramp, 1.0)
     head = (
-        f"chaos seed={s.seed} conversations={s.conversations} kills={run.counts['kills']} "
+        f"chaos seed={s.seed} conversations={s.conversations} ramp={s.ramp:.0f}s "
+        f"(at most ~{offered:.0f} messages/s asked for; Telegram allows ~30) kills={run.counts['kills']} "
         f"faults={s.fault_rate if s.faults else 0} redeliver={s.redeliver if s.faults else 0}"
     )
     counts = " ".join(f"{k}={v}" for k, v in sorted(run.counts.items()))
@@ -748,17 +766,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.support.chaos", description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--conversations", type=int, default=300)
-    parser.add_argument("--budget", type=float, default=240.0, help="seconds for the whole run")
-    parser.add_argument("--ramp", type=float, default=60.0, help="seconds over which merchants begin")
+    parser.add_argument("--budget", type=float, help="seconds for the whole run (default: ramp + 120)")
+    parser.add_argument(
+        "--ramp", type=float, help="seconds over which merchants begin (default: paced, 0.6 s each)"
+    )
     parser.add_argument("--fault-rate", type=float, default=0.2)
     parser.add_argument("--no-probes", action="store_true", help="no double taps, stale taps, forged data")
     parser.add_argument("--keep", type=Path, help="keep the database and bot logs in this folder")
     args = parser.parse_args(argv)
+    ramp = args.ramp if args.ramp is not None else paced_ramp(args.conversations)
     settings = Settings(
         seed=args.seed,
         conversations=args.conversations,
-        budget=args.budget,
-        ramp=args.ramp,
+        budget=args.budget if args.budget is not None else ramp + 120.0,
+        ramp=ramp,
         fault_rate=args.fault_rate,
         probes=not args.no_probes,
     )
