@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from bot.markup import to_plain
-from bot.texts import LOCALES, Texts
+from bot.texts import LOCALES, TEMPLATES_DIR, Texts
 from dialogs import all_dialogs
 from dialogs.steps import Ask, Choose, Compute, Menu, MultiChoose, options_of
 from rates.codes import CHANNELS, INDUSTRIES
@@ -96,3 +96,35 @@ def test_templates_quote_result_names_every_code_and_fits_telegram(locale, reven
         assert TEXTS.label(locale, "product", offer.product) in text
         for code in offer.exclusions:
             assert TEXTS.label(locale, "exclusion", code) in text
+
+
+def test_templates_are_compiled_once_per_machine_not_at_every_start(monkeypatch, tmp_path):
+    """A restarted bot loads the templates it compiled before (jinja2's bytecode cache) instead of
+    compiling all of them again; a template whose text changed is compiled anew."""
+    import jinja2
+
+    root = tmp_path / "templates"
+    for locale in LOCALES:  # a copy, so that changing one touches nobody else's cache entry
+        (root / locale).mkdir(parents=True)
+        for path in (TEMPLATES_DIR / locale).rglob("*"):
+            target = root / locale / path.relative_to(TEMPLATES_DIR / locale)
+            if path.is_dir():
+                target.mkdir(exist_ok=True)
+            else:
+                target.write_bytes(path.read_bytes())
+    compiled = []
+    real = jinja2.Environment.compile
+
+    def counting(self, source, name=None, filename=None, *args, **kwargs):
+        compiled.append(name)
+        return real(self, source, name, filename, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    Texts(root).check()
+    assert len(compiled) > 100  # the first start compiles every template
+    compiled.clear()
+    Texts(root).check()
+    assert compiled == []
+    (root / "ja" / "menu" / "start.j2").write_text("{{ 1 }}", encoding="utf-8")
+    Texts(root).check()
+    assert compiled == ["menu/start.j2"]

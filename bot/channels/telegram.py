@@ -73,6 +73,17 @@ async def start_bot(bot: Bot, base_url: str = DEFAULT_API_BASE_URL) -> None:
         raise StartupError(f"Telegram would not start the bot ({type(e).__name__})") from None
 
 
+async def drop_webhook(bot) -> str | None:
+    """Before long polling: delete a webhook Telegram still has (getUpdates is refused while one
+    is set) and say so; returns its address, or None when there was none. Pending updates stay."""
+    info = await bot.get_webhook_info()
+    if not info.url:
+        return None
+    await bot.delete_webhook(drop_pending_updates=False)
+    log.warning("telegram: deleted the webhook %s that Telegram had; polling instead", info.url)
+    return info.url
+
+
 def conversation_key(chat_id: int) -> Key:
     return Key("telegram", str(chat_id))
 

@@ -15,8 +15,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from bot.channels.telegram import TelegramChannel, make_bot
-from bot.channels.telegram_webhook import TelegramWebhook, drop_webhook, set_webhook, webhook_settings
+from bot.channels.telegram import TelegramChannel, drop_webhook, make_bot
+from bot.channels.telegram_webhook import TelegramWebhook, set_webhook, webhook_settings
 from bot.settings import Settings, redact
 
 log = logging.getLogger(__name__)

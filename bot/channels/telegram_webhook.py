@@ -128,14 +128,3 @@ async def set_webhook(bot, url: str, secret: str) -> None:
     except TelegramError as e:  # e.g. "An HTTPS URL must be provided for webhook"
         raise ConfigError(f"Telegram refused the webhook {url}: {e.message}") from None
     log.info("telegram: webhook set to %s", url)
-
-
-async def drop_webhook(bot) -> str | None:
-    """Before long polling: delete a webhook Telegram still has (getUpdates is refused while one
-    is set) and say so; returns its address, or None when there was none. Pending updates stay."""
-    info = await bot.get_webhook_info()
-    if not info.url:
-        return None
-    await bot.delete_webhook(drop_pending_updates=False)
-    log.warning("telegram: deleted the webhook %s that Telegram had; polling instead", info.url)
-    return info.url
