@@ -76,6 +76,10 @@ class Engine:
         self.setup = Resources(texts, dialogs, data, staff)  # what every turn is given
         self.outbox = outbox or Outbox(store, clock)
         self.live = False  # once started: accepted events are run at once, without settle()
+        # channel -> answers a tap at once, with nothing to show, given the tap's reply_ctx:
+        # called (on the event loop) as soon as a tap's turn is worked out and has no notice,
+        # before its commit (see _take_turn). A channel without it answers with the turn's rows.
+        self.plain_answers: dict[str, Callable[[dict | None], None]] = {}
         self._running: dict[Key, asyncio.Task] = {}
         self.inbox_wake = asyncio.Event()  # set when another process queued events (NOTIFY)
         self._dirty: set[Key] = set()  # events were accepted since the conversation's task looked
@@ -221,6 +225,16 @@ class Engine:
         rows as read in the transaction, whether more events wait, whether any row is not due
         now or not sent by this process); None when no event waits."""
         now, started, seen = self.clock(), time.perf_counter(), {}
+        loop = asyncio.get_running_loop()
+
+        def plain(inbound: Inbound) -> None:
+            """A tap whose answer shows nothing: its channel may answer it now. What the turn
+            decided still waits for the commit; an empty answer says nothing the turn decided
+            (Telegram's spinner stops). Called where the turn is worked out, which on SQLite is
+            the database thread: hence call_soon_threadsafe."""
+            answer = self.plain_answers.get(inbound.conversation.channel)
+            if answer is not None:
+                loop.call_soon_threadsafe(answer, inbound.reply_ctx)
 
         def outcome(envelopes: list[Envelope]) -> tuple[list, bool]:
             due = [e.destination for e in envelopes if e.not_before is None or e.not_before <= now]
@@ -231,7 +245,7 @@ class Engine:
             item = await tx.next_inbound(key)
             if item is None:
                 return None
-            envelopes = await self._turn(tx, item.inbound, now, seen)
+            envelopes = await self._turn(tx, item.inbound, now, seen, plain)
             await tx.inbound_done(item.id, now)
             due, later = outcome(envelopes)
             snapshot = await self.outbox.snapshot(tx, due, now)
@@ -297,10 +311,16 @@ class Engine:
         return _direct(inbound, [reply], Notice() if inbound.kind == "tap" else None)
 
     async def _turn(
-        self, tx: Transaction, inbound: Inbound, now: datetime, seen: dict | None = None
+        self,
+        tx: Transaction,
+        inbound: Inbound,
+        now: datetime,
+        seen: dict | None = None,
+        plain: Callable[[Inbound], None] | None = None,
     ) -> list[Envelope]:
         """One event applied to its conversation; every message it sends is in the outbox after.
-        `seen` gets the step the conversation rests at (for the turn's log line)."""
+        `seen` gets the step the conversation rests at (for the turn's log line); `plain` is
+        called with a tap whose answer shows nothing, once that is known."""
         row = await tx.load_conversation(inbound.conversation)
         turn = Turn(self.setup, tx, inbound, row.state if row else None, now)
         if inbound.from_staff:
@@ -314,6 +334,8 @@ class Engine:
             await turn.run()
             # A tap is always answered (an empty notice stops the button spinning).
             notice = Notice(turn.notice or "") if inbound.kind == "tap" or turn.notice else None
+            if notice is not None and not notice.text and plain is not None:
+                plain(inbound)  # its row still goes in the commit: the channel answers once
             envelopes = _direct(inbound, turn.replies, notice)
             await self._remember(tx, turn)
             # A prompt still unsent for a question the user has left is not delivered late

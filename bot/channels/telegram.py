@@ -123,6 +123,7 @@ class TelegramChannel:
         benchmarks against a local stub, whose point is the bot's own cost, not Telegram's pace."""
         self.engine, self.bot, self.staff_chat_id = engine, bot, staff_chat_id
         self.sender = TelegramSender(bot)
+        engine.plain_answers["telegram"] = self.sender.answer_at_once  # the spinner stops first
         self.desk = (
             TelegramDesk(bot, staff_chat_id, engine.store, engine.clock, engine.staff_text)
             if staff_chat_id is not None

@@ -48,6 +48,9 @@ RESEND_READ_TIMEOUT = 20.0
 # order; PTB's 5 s for a toast that never came would hold that reply up for nothing (an answer
 # again is harmless: Telegram refuses a second one).
 TAP_READ_TIMEOUT = 2.0
+# Taps answered early whose rows have not been sent, kept at most (a row sent by another worker,
+# or a group that never committed, leaves its entry; done ones are dropped beyond this).
+ANSWERING_KEPT = 1000
 TAP_TRIES, TAP_PAUSE = 3, 0.2  # a tap's answer refused with a 5xx is tried again at once, twice
 # httpx's errors (the cause PTB keeps) for a request that never left: no connection, or none
 # free in the pool. Named, not imported: only PTB talks to httpx.
@@ -242,6 +245,24 @@ class TelegramSender:
 
     def __init__(self, bot: Bot):
         self.bot = bot
+        # Taps answered at once (answer_at_once), by callback query id, until their row is sent.
+        self._answering: dict[str, asyncio.Task] = {}
+
+    def answer_at_once(self, reply_ctx: dict | None) -> None:
+        """A tap whose turn shows no notice: answered now, with no text, so the button stops
+        spinning before the turn's commit (and the queue of turns ahead of it). Its Notice row,
+        committed with the turn, then waits for this answer instead of making a second one;
+        if this one failed, the row answers the ordinary way (retried like any row). After a
+        restart nothing is remembered: the row's answer is refused as already made (logged)."""
+        query = (reply_ctx or {}).get("callback_query_id")
+        if not query or query in self._answering:
+            return
+        if len(self._answering) >= ANSWERING_KEPT:  # rows another process sent, or never will
+            for done in [q for q, task in self._answering.items() if task.done()]:
+                del self._answering[done]
+        task = asyncio.create_task(answer_tap(self.bot, Notice(), reply_ctx), name=f"answer tap {query}")
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # the row says what failed
+        self._answering[query] = task
 
     async def deliver(self, rows: Sequence[OutboxRow]) -> None:
         for row in rows:
@@ -270,6 +291,13 @@ class TelegramSender:
         body, ctx = row.body, row.reply_ctx or {}
         wait = RESEND_READ_TIMEOUT if row.uncertain else None
         if isinstance(body, Notice):
+            early = self._answering.pop(ctx.get("callback_query_id"), None)
+            if early is not None and not body.text:
+                try:
+                    await asyncio.shield(early)
+                    return
+                except Exception:  # it failed: answer now, the ordinary way
+                    pass
             await answer_tap(self.bot, body, ctx)
         elif isinstance(body, Forward):
             await row.attempt()
