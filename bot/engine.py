@@ -53,6 +53,11 @@ SETTLE_LOOKS = 3  # times a turn waits for its event to settle (each wait at mos
 # a group commit or two, few enough that a turn started waits for at most that much work
 # ahead of it, not for every conversation that has something waiting.
 TURNS_IN_FLIGHT = 16
+# A user's events of one conversation that wait for a turn, at most: beyond it the newer ones
+# are marked done unanswered and the chat is told so once (common/flood), so a flood of 600
+# messages is answered with about this many turns, not 600 (Telegram would take ten minutes to
+# accept those replies at one a second). Above an album's 10 photos and anyone's fast typing.
+FLOOD_KEEP = 20
 
 
 class Engine:
@@ -83,6 +88,7 @@ class Engine:
         self._running: dict[Key, asyncio.Task] = {}
         self.inbox_wake = asyncio.Event()  # set when another process queued events (NOTIFY)
         self._dirty: set[Key] = set()  # events were accepted since the conversation's task looked
+        self._flooded: set[Key] = set()  # told of a flood since their task last ran out of events
         # Only where turns are committed in groups (SQLite): there a turn waits for the work of
         # the group ahead; PostgreSQL runs each turn on its own connection from the pool.
         grouped = getattr(store, "unit", None) is not None
@@ -160,6 +166,7 @@ class Engine:
                 while await self.step(key):  # True while more events wait
                     pass
                 if key not in self._dirty:  # no await between this check and leaving _running
+                    self._flooded.discard(key)  # the flood is over: a next one is told again
                     return
         except Exception:
             log.exception("turns of %s stopped; the sweep will try again", key)
@@ -247,6 +254,9 @@ class Engine:
                 return None
             envelopes = await self._turn(tx, item.inbound, now, seen, plain)
             await tx.inbound_done(item.id, now)
+            if await tx.overflow(key, FLOOD_KEEP, now) and key not in self._flooded:
+                envelopes.append(await self._flood_notice(tx, item.inbound))
+                await tx.enqueue(envelopes[-1], now)
             due, later = outcome(envelopes)
             snapshot = await self.outbox.snapshot(tx, due, now)
             return due, snapshot, await tx.next_inbound(key) is not None, later
@@ -296,6 +306,17 @@ class Engine:
             return await unit(work)
         async with self.store.transaction() as tx:
             return await work(tx)
+
+    async def _flood_notice(self, tx: Transaction, inbound: Inbound) -> Envelope:
+        """The one message a flooding chat gets for the events set aside, in its language (sent
+        on its own, not as an answer to one event: a LINE reply token carries five at most)."""
+        self._flooded.add(inbound.conversation)
+        row = await tx.load_conversation(inbound.conversation)
+        lang = row.state.get("lang") if row is not None else None
+        if lang not in LOCALES:
+            lang = new_state(None if inbound.from_staff else inbound.locale_hint)["lang"]
+        reply = Reply("common/flood", self.texts.render(lang, "common/flood"))
+        return Envelope(inbound.conversation, reply, kind="reply")
 
     async def _failed(self, tx: Transaction, inbound: Inbound) -> list[Envelope]:
         """What the user (or staff) is told when their turn failed: in the conversation's language

@@ -99,6 +99,11 @@ class Transaction(Protocol):
         """The event's turn is over (or failed for good with `error`); its content is dropped,
         its event id remembered for EVENT_MEMORY to recognise redeliveries."""
 
+    async def overflow(self, conversation: Key, keep: int, now: datetime) -> int:
+        """The conversation's waiting events from the user after its first `keep` (in
+        next_inbound's order) marked done without a turn (error "flood"), like inbound_done; how
+        many there were. What staff wrote in the conversation's thread is never set aside."""
+
     # -- conversations ---------------------------------------------------------------------------
     async def hold_conversation(self, key: Key) -> None:
         """Wait until no turn of the conversation is running, and keep others off it until this

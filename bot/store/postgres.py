@@ -391,6 +391,18 @@ class PostgresTransaction:
             item_id,
         )
 
+    async def overflow(self, conversation: Key, keep: int, now: datetime) -> int:
+        return _count(
+            await self._conn.execute(
+                "UPDATE inbox SET done_at = $1, error = 'flood', inbound = NULL WHERE id IN (SELECT id"
+                " FROM inbox WHERE conversation = $2 AND done_at IS NULL AND inbound->'from_staff' IS NULL"
+                " ORDER BY ord NULLS FIRST, id OFFSET $3)",
+                now,
+                str(conversation),
+                keep,
+            )
+        )
+
     # -- conversations ------------------------------------------------------------------------
 
     async def hold_conversation(self, key: Key) -> None:

@@ -415,6 +415,15 @@ class SqliteTransaction:
             (utc_text(now), error[:500] if error else None, item_id),
         )
 
+    async def overflow(self, conversation: Key, keep: int, now: datetime) -> int:
+        cursor = await self._db.execute(
+            "UPDATE inbox SET done_at = ?, error = 'flood', inbound = NULL WHERE id IN (SELECT id"
+            " FROM inbox WHERE conversation = ? AND done_at IS NULL"
+            " AND json_extract(inbound, '$.from_staff') IS NULL ORDER BY ord, id LIMIT -1 OFFSET ?)",
+            (utc_text(now), str(conversation), keep),
+        )
+        return cursor.rowcount
+
     # -- conversations ------------------------------------------------------------------------
 
     async def load_conversation(self, key: Key) -> ConversationRow | None:

@@ -207,6 +207,26 @@ async def test_store_contract_handled_events_are_remembered_then_forgotten(store
         assert await tx.add_inbound(text_in(A, "hi", "telegram:1"), later) is not None
 
 
+async def test_store_contract_overflow_sets_aside_a_users_events_beyond_keep(store):
+    """Five events from the user and one from staff wait in A: keeping 2, the user's last three
+    are done without a turn (error "flood"); staff's stays, and so does all of B."""
+    async with store.transaction() as tx:
+        for n in range(5):
+            await tx.add_inbound(text_in(A, f"u{n}", f"telegram:{n}", order=n), NOW)
+        staff = Inbound(A, "text", "from staff", event_id="telegram:s", order=3, from_staff=True)
+        await tx.add_inbound(staff, NOW)
+        await tx.add_inbound(text_in(B, "b", "line:b"), NOW)
+        assert await tx.overflow(A, 2, NOW) == 3
+        assert await tx.overflow(A, 2, NOW) == 0
+        left = []
+        while (item := await tx.next_inbound(A)) is not None:
+            left.append(item.inbound.text)
+            await tx.inbound_done(item.id, NOW)
+        assert left == ["u0", "u1", "from staff"]
+        assert (await tx.next_inbound(B)).inbound.text == "b"
+        assert await tx.add_inbound(text_in(A, "u4", "telegram:4"), NOW) is None  # remembered
+
+
 # -- outbox -----------------------------------------------------------------------------------------
 
 
