@@ -36,6 +36,7 @@ __all__ = ["DEFAULT_DB", "App", "ConfigError", "configure_logging", "now_jst", "
 
 log = logging.getLogger(__name__)
 PURGE_EVERY = 24 * 3600.0
+PURGE_PACE = 1.0  # the daily purge waits as long as each batch took before the next (see purge_in_batches)
 
 
 def now_jst() -> datetime:
@@ -110,7 +111,7 @@ class App:
             async with self.store.transaction() as tx:
                 if not (await tx.next_reference("purge", now.strftime("%Y%m%d"))).endswith("-0001"):
                     return None
-        return await purge_in_batches(self.store, now, self.settings.retention)
+        return await purge_in_batches(self.store, now, self.settings.retention, pace=PURGE_PACE)
 
     async def close(self) -> None:
         """Stop the background work and close the store (idempotent)."""

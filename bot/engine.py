@@ -84,7 +84,10 @@ class Engine:
         # channel -> answers a tap at once, with nothing to show, given the tap's reply_ctx:
         # called (on the event loop) as soon as a tap's turn is worked out and has no notice,
         # before its commit (see _take_turn). A channel without it answers with the turn's rows.
+        # Not with several workers on one store: the tap's row may be sent by another worker,
+        # which cannot know it was answered (and each turn commits on its own there, at once).
         self.plain_answers: dict[str, Callable[[dict | None], None]] = {}
+        self._answer_early = not getattr(store, "shared", False)
         self._running: dict[Key, asyncio.Task] = {}
         self.inbox_wake = asyncio.Event()  # set when another process queued events (NOTIFY)
         self._dirty: set[Key] = set()  # events were accepted since the conversation's task looked
@@ -252,7 +255,7 @@ class Engine:
             item = await tx.next_inbound(key)
             if item is None:
                 return None
-            envelopes = await self._turn(tx, item.inbound, now, seen, plain)
+            envelopes = await self._turn(tx, item.inbound, now, seen, plain if self._answer_early else None)
             await tx.inbound_done(item.id, now)
             if await tx.overflow(key, FLOOD_KEEP, now) and key not in self._flooded:
                 envelopes.append(await self._flood_notice(tx, item.inbound))

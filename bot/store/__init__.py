@@ -11,6 +11,8 @@ Conversations are `Key`s; times are aware datetimes, kept as UTC.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -220,21 +222,26 @@ class Transaction(Protocol):
         so one call is a small batch (purge_in_batches repeats it until nothing is left)."""
 
 
-PURGE_BATCH = 2_000  # rows of each kind that one retention transaction deletes at most
+PURGE_BATCH = 1_000  # rows of each kind that one retention transaction deletes at most
 
 
 async def purge_in_batches(
-    store: Store, now: datetime, keep: timedelta, batch: int = PURGE_BATCH
+    store: Store, now: datetime, keep: timedelta, batch: int = PURGE_BATCH, *, pace: float = 0.0
 ) -> dict[str, int]:
     """Retention (Transaction.purge) in transactions of at most `batch` conversations, handled
     events and sent rows each, until a batch finds less than that of every kind; the counts
     added up. Why: a first purge of a big database can delete millions of event ids, and in one
     transaction it held the SQLite store's one lock (every turn) for over a minute; between
-    batches the turns waiting for the store go first (its lock is first come, first served)."""
+    batches the turns waiting for the store go first (its lock is first come, first served).
+    `pace`: after each batch, wait that many times as long as the batch took (1.0: the purge
+    has the store half the time at most, so turns meanwhile rarely meet a batch)."""
     total: dict[str, int] = {}
     while True:
+        started = time.perf_counter()
         async with store.transaction() as tx:
             counts = await tx.purge(now, keep, limit=batch)
+        if pace > 0:
+            await asyncio.sleep((time.perf_counter() - started) * pace)
         for table, n in counts.items():
             total[table] = total.get(table, 0) + n
         # A count of `batch` may mean more is left; other tables' counts (a conversation's
