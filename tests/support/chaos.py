@@ -109,7 +109,7 @@ class Settings:
     seed: int = 1
     conversations: int = 30
     ramp: float = 8.0  # seconds over which the merchants begin
-    kill_every: tuple[float, float] = (2.0, 5.0)
+    kill_every: tuple[float, float] = (2.0, 5.0)  # seconds a bot serves (from its first poll) before its kill
     restart_after: tuple[float, float] = (0.0, 0.5)
     # Seconds a merchant waits for an answer before writing again. Not less than the longest
     # wait the fault model itself makes for one answer with no fault of the bot's: two hangs in
@@ -448,12 +448,14 @@ class ChaosRun:
         self._seen_calls = 0
         self.answer_tried: dict[str, float] = {}  # callback query -> when the bot first answered it
         self.process: subprocess.Popen | None = None
+        self._calls_at_start = 0  # the stub's calls before the bot started last
         self.logs: list[Path] = []
         self.rng = random.Random(f"kills:{settings.seed}")
 
     # -- the bot process --------------------------------------------------------------------------
 
     def start_bot(self) -> None:
+        self._calls_at_start = len(self.stub.calls())
         log = self.workdir / f"bot-{len(self.logs)}.log"
         self.logs.append(log)
         env = {
@@ -471,6 +473,10 @@ class ChaosRun:
                 stderr=subprocess.STDOUT,
                 cwd=Path(__file__).resolve().parents[2],
             )
+
+    def polled(self) -> bool:
+        """Whether the bot started last has called getUpdates yet (it is up and serving)."""
+        return any(c.method == "getUpdates" for c in self.stub.calls_since(self._calls_at_start))
 
     def kill_bot(self) -> None:
         assert self.process is not None
@@ -564,7 +570,10 @@ class ChaosRun:
         merchants = [Merchant(p, self) for p in plans(s)]
         begin = time.monotonic()
         self.start_bot()
-        next_kill = s.kill_every[0] + self.rng.uniform(*s.kill_every) / 2
+        # Each bot is killed `kill_every` after it first polls, not after it was started: on a
+        # loaded machine a start takes longer than the kill interval, and a schedule counted from
+        # the start killed bot after bot before any of them polled (an outage, not a crash).
+        next_kill: float | None = None
         restart_at: float | None = None
         try:
             while True:
@@ -580,10 +589,12 @@ class ChaosRun:
                 if restart_at is not None and now >= restart_at:
                     self.start_bot()
                     restart_at = None
-                elif restart_at is None and now >= next_kill and now < s.budget - s.grace:
+                elif restart_at is None and next_kill is None and self.polled():
+                    next_kill = now + self.rng.uniform(*s.kill_every)
+                elif next_kill is not None and now >= next_kill and now < s.budget - s.grace:
                     self.kill_bot()
                     restart_at = now + self.rng.uniform(*s.restart_after)
-                    next_kill = now + self.rng.uniform(*s.kill_every)
+                    next_kill = None
                 time.sleep(0.05)
             if restart_at is not None:
                 self.start_bot()
