@@ -63,6 +63,7 @@ MAX_UNCERTAIN = 3  # sends of unknown outcome after which a row is not sent agai
 # sends nothing more under it: another worker may have taken over.
 LEASE_SECONDS = 15.0
 IDLE_WAKE = 30.0  # seconds: look again even if nobody rang
+LEASE_HELD_ELSEWHERE = 1.0  # seconds before a destination another worker holds is looked at again
 LEFTOVER_GRACE = 1.0  # seconds a due row is left to the worker that wrote it (several workers)
 # At shutdown, sends already on their way to a platform get this long to be answered (a reply
 # counts as sent only once the platform said so); nothing new starts meanwhile.
@@ -302,7 +303,10 @@ class Outbox:
                 # time, under a lease that runs out by itself if that worker dies mid-send; and
                 # rows read before the lease may have been sent by another worker since.
                 if not await self._lease(destination):
-                    return None  # another worker is sending them; it looks again after
+                    # Another worker is sending them. It may not see the rows written since it
+                    # read (it sends what it read, then lets go), or it may have died holding
+                    # the lease: this worker looks again soon rather than at its idle wake.
+                    return LEASE_HELD_ELSEWHERE
                 known = None
                 renewing = asyncio.create_task(self._keep_lease(destination))
             try:

@@ -7,7 +7,7 @@ nothing but the database, so every guarantee below is the database's, not the pr
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -244,3 +244,36 @@ async def test_workers_a_worker_whose_lease_ran_out_sends_nothing_more(pg, monke
         for store in base:
             await store.close()
     assert [s[:2] for s in sent] == [("other", row)]
+
+
+async def test_workers_rows_written_while_another_worker_holds_the_chat_are_not_left_behind(pg):
+    """A worker that finds a chat's lease held by another (which may have died holding it, or be
+    done with what it read before this row was written) says when to look again, and its idle
+    outbox worker sends the row once the lease is free: not at its 30 s idle look."""
+
+    def clock():  # the real one: the worker's leftover look and the lease go by real time
+        return datetime.now(UTC)
+
+    store = await open_store(pg, settle=0)
+    sent: list = []
+    outbox = Outbox(store, clock)
+    outbox.register("telegram", SlowRecorder("w", sent))
+    chat = Key("telegram", "5")
+    worker = asyncio.create_task(outbox.run())
+    try:
+        await asyncio.sleep(0.2)  # the worker found nothing to do: it sleeps until its idle look
+        async with store.transaction() as tx:
+            assert await tx.lease_destination(chat, "a worker killed mid-send", 1.0)
+            row = await tx.enqueue(Envelope(chat, Reply("k", "after the lease")), clock())
+        held = await outbox.flush([chat])
+        assert held is not None and 0 < held <= 1.0 and sent == []
+        outbox.wake.set()  # what the engine does when a flush says something is held back
+        async with asyncio.timeout(10):  # well before IDLE_WAKE (30 s)
+            while not sent:
+                await asyncio.sleep(0.05)
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+        await store.close()
+    assert [i for _, i, _ in sent] == [row]
