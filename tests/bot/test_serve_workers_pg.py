@@ -208,6 +208,10 @@ class Merchant:
     # The pair's earlier update reached the bot after the settle window (the machine was too
     # slow for the premise): the industry was taken as a revenue, and the merchant taps it.
     late_pair: bool = False
+    # The industry question went unseen: the killed worker noted its send and died, and the
+    # pair's industry, answered meanwhile, made it a prompt for a question already left, which
+    # the bot drops instead of sending late (issue 13). The merchant goes on from the channels.
+    prompt_dropped: bool = False
     steps: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -215,8 +219,9 @@ class Merchant:
 
     @property
     def offset(self) -> int:
-        """Messages before the channels question beyond the usual four (the late pair's reprompt)."""
-        return int(self.late_pair)
+        """Messages before the channels question beyond the usual four (the late pair's reprompt,
+        less a dropped prompt)."""
+        return int(self.late_pair) - int(self.prompt_dropped)
 
     @property
     def done(self) -> bool:
@@ -314,6 +319,9 @@ class Run:
         if name == "revenue":
             return len(sent) >= 3
         if name in ("industry", "pair"):
+            pair_only = name == "pair" and len(sent) == 3 and CHANNELS_PROMPT in sent[2]["text"]
+            if pair_only and self.dropped(m.plan.chat, INDUSTRY_PROMPT):
+                m.prompt_dropped = True
             if len(sent) < 4 + m.offset or not self.answered(m):
                 return False
             if CHANNELS_PROMPT in sent[3 + m.offset]["text"]:
@@ -338,6 +346,14 @@ class Run:
             channel = f"quote.channels.{name.partition(':')[2]}."
             return any(d.startswith(channel) and t.startswith("✅") for d, t in labels.items())
         return len(sent) >= 6 + m.offset and self.answered(m)  # done: the result and what next
+
+    def dropped(self, chat: int, prompt: str) -> bool:
+        """Whether the bot dropped this chat's unsent message asking `prompt` (superseded)."""
+        rows = self.cluster.query(
+            "SELECT envelope FROM envelopes WHERE destination = $1 AND last_error = 'superseded'",
+            f"telegram:{chat}",
+        )
+        return any(prompt in r["envelope"]["body"]["text"] for r in rows)
 
     def pair_in_time(self, m: Merchant) -> bool | None:
         """Whether the pair's earlier update was confirmed (so committed) within the settle window
@@ -527,12 +543,19 @@ def test_three_serve_workers_one_killed_are_one_bot(cluster):
     # Every outbox row was delivered once: per chat, one successful call per row. A repeat of
     # what the killed run sent just before it died is the one exception (see `Run.look`); it
     # is only ever that, at most once per chat (a destination is sent by one worker at a time).
-    rows = cluster.query("SELECT destination, sent_at FROM envelopes")
+    rows = cluster.query("SELECT destination, sent_at, last_error FROM envelopes")
     assert [r for r in rows if r["sent_at"] is None] == []
     per_chat = Counter(r["destination"] for r in rows)
+    # A row the bot dropped as superseded (a keyboard edit or a prompt for a question already
+    # left, issue 13) was sent once if it was already on its way, else not at all.
+    superseded = Counter(r["destination"] for r in rows if r["last_error"] == "superseded")
     calls = {f"telegram:{chat}": len(kept) for chat, kept in run.calls.items()}
-    differ = {d for d in set(calls) | set(per_chat) if calls.get(d) != per_chat.get(d)}
-    assert calls == per_chat, [
+    differ = {
+        d
+        for d in set(calls) | set(per_chat)
+        if not per_chat[d] - superseded[d] <= calls.get(d, 0) <= per_chat[d]
+    }
+    assert not differ, [
         (d, [(c.method, c.via, round(c.at - run.killed_wall, 3), c.error) for c in run.calls[int(d[9:])]])
         for d in sorted(differ)[:3]
     ]
@@ -569,14 +592,17 @@ def check_chat(m: Merchant, run: Run, saved: dict) -> None:
     texts = [s["text"] for s in run.sent[chat]]
     if m.late_pair:  # the typed industry, taken first, was not an amount: said so, once
         assert NOT_A_REVENUE in texts.pop(2), (chat, texts)
-    assert len(texts) == 6, (chat, texts)
+    # The industry question, unless it was dropped (asked of an industry already given).
+    industry = None if m.prompt_dropped else texts.pop(2)
+    assert len(texts) == 5, (chat, texts)
     assert MENU_BUTTON in str(run.sent[chat][0]["reply_markup"]), chat
     assert texts[1].startswith(f"<b>{REVENUE_PROMPT}</b>"), (chat, texts[1])
-    assert f"<b>{plan.revenue:,}円</b>" in texts[2] and INDUSTRY_PROMPT in texts[2], (chat, texts[2])
-    assert CHANNELS_PROMPT in texts[3], (chat, texts[3])
-    assert texts[4].startswith(f"<b>{RESULT}{saved['ref'][2:]}"), (chat, texts[4])
-    assert figures(texts[4]) == (mini, standard, SME_REFERENCE[plan.industry]), (chat, texts[4])
-    assert NEXT in texts[5], chat
+    if industry is not None:
+        assert f"<b>{plan.revenue:,}円</b>" in industry and INDUSTRY_PROMPT in industry, (chat, industry)
+    assert CHANNELS_PROMPT in texts[2], (chat, texts[2])
+    assert texts[3].startswith(f"<b>{RESULT}{saved['ref'][2:]}"), (chat, texts[3])
+    assert figures(texts[3]) == (mini, standard, SME_REFERENCE[plan.industry]), (chat, texts[3])
+    assert NEXT in texts[4], chat
 
     kept = run.calls[chat]
     answers = [m.taps[c.params["callback_query_id"]] for c in kept if c.method == "answerCallbackQuery"]
