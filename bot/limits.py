@@ -24,10 +24,10 @@ log = logging.getLogger(__name__)
 
 
 class Limit(Protocol):
-    def fits(self, now: datetime, costs: Sequence[int]) -> int:
-        """How many of these rows (their costs, in order) may go now."""
+    def fits(self, now: datetime, costs: Sequence[int], who: str | None = None) -> int:
+        """How many of these rows (their costs, in order) of destination `who` may go now."""
 
-    def wait(self, now: datetime, cost: int) -> float:
+    def wait(self, now: datetime, cost: int, who: str | None = None) -> float:
         """Seconds until a row of this cost may go (0 when it may go now)."""
 
     def record(self, now: datetime, cost: int) -> None:
@@ -50,6 +50,9 @@ def fitting(costs: Sequence[int], room: float, cap: int) -> int:
     return len(costs)
 
 
+# A destination waiting for a place in the bot's window that has not asked again within its
+# period and this long has gone another way (its rows were sent or dropped): it keeps no place.
+WAITER_GONE = timedelta(seconds=2)
 # When the window is full of sends still on their way, when one ends is not known: look again.
 IN_FLIGHT_POLL = 0.2
 
@@ -73,10 +76,10 @@ class SlidingWindow:
             self.sent.popleft()
         return self.limit - len(self.sent) - self.in_flight
 
-    def fits(self, now: datetime, costs: Sequence[int]) -> int:
+    def fits(self, now: datetime, costs: Sequence[int], who: str | None = None) -> int:
         return fitting(costs, self.room(now), self.limit)
 
-    def wait(self, now: datetime, cost: int = 1) -> float:
+    def wait(self, now: datetime, cost: int = 1, who: str | None = None) -> float:
         room, cost = self.room(now), min(cost, self.limit)
         if room >= cost:
             return 0.0
@@ -117,10 +120,10 @@ class TokenBucket:
         self.at = now
         return self.tokens
 
-    def fits(self, now: datetime, costs: Sequence[int]) -> int:
+    def fits(self, now: datetime, costs: Sequence[int], who: str | None = None) -> int:
         return fitting(costs, self._fill(now), self.burst)
 
-    def wait(self, now: datetime, cost: int = 1) -> float:
+    def wait(self, now: datetime, cost: int = 1, who: str | None = None) -> float:
         missing = min(cost, self.burst) - self._fill(now)
         return max(missing / self.rate, 0.0)
 
@@ -144,24 +147,50 @@ class BotLimit(SlidingWindow):
     refused with 429 while each is still waiting out its retry_after, the bot as a whole went
     over: everything under this limit pauses until the longest of those waits is over. Five,
     not two or three: a few unrelated chats' 429s close together (the chaos run's random ones)
-    are not the bot's, while the bot's own flood refuses every chat it sends to at once."""
+    are not the bot's, while the bot's own flood refuses every chat it sends to at once.
+
+    When more is owed than the limit lets go, destinations get places in the order they were
+    first refused one: a chat that has waited goes before one whose turn has just ended (each
+    waiting chat is tried again when its wait is over, and without a queue the new turns' replies
+    took the places as they came free, so that some rows waited a minute while others went at
+    once). A destination that has not asked again for a while (its rows went another way) is
+    forgotten."""
 
     def __init__(self, name: str, limit: int, period: timedelta, *, flooded: int = 5):
         super().__init__(limit, period)
         self.name, self.flooded = name, flooded
         self.paused_until: datetime | None = None
         self._refused: dict[str, datetime] = {}  # destination → until when its 429 said to wait
+        # Destinations refused a place, the longest waiting first → when each last asked.
+        self._waiting: dict[str, datetime] = {}
 
     def _paused(self, now: datetime) -> float:
         if self.paused_until is None or self.paused_until <= now:
             return 0.0
         return (self.paused_until - now).total_seconds()
 
-    def fits(self, now: datetime, costs: Sequence[int]) -> int:
-        return 0 if self._paused(now) else super().fits(now, costs)
+    def _ahead(self, now: datetime, who: str | None) -> int:
+        """How many destinations have waited for a place longer than `who` (all, if it has not)."""
+        gone = now - self.period - WAITER_GONE
+        self._waiting = {d: asked for d, asked in self._waiting.items() if asked > gone}
+        if who is None:
+            return 0
+        return list(self._waiting).index(who) if who in self._waiting else len(self._waiting)
 
-    def wait(self, now: datetime, cost: int = 1) -> float:
-        return self._paused(now) or super().wait(now, cost)
+    def fits(self, now: datetime, costs: Sequence[int], who: str | None = None) -> int:
+        if self._paused(now):
+            return 0
+        count = fitting(costs, self.room(now) - self._ahead(now, who), self.limit)
+        if who is not None:
+            if count:
+                self._waiting.pop(who, None)
+            else:
+                self._waiting[who] = now  # a destination already waiting keeps its place
+        return count
+
+    def wait(self, now: datetime, cost: int = 1, who: str | None = None) -> float:
+        ahead = self._ahead(now, who)
+        return self._paused(now) or super().wait(now, min(cost + ahead, self.limit))
 
     def refused(self, destination: str, now: datetime, seconds: float) -> float:
         """A 429 for this destination, to wait `seconds`. Returns the seconds everything now

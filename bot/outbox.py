@@ -457,11 +457,11 @@ class Outbox:
         now = self.clock()
         costs = _costs(sender, rows)
         limits = [w for w in (self._window(destination, route), self._overall.get(route)) if w is not None]
-        count = len(rows)
+        count, who = len(rows), destination_text(_limit_key(destination))
         for limit in limits:
-            fits = limit.fits(now, costs[:count])
+            fits = limit.fits(now, costs[:count], who)
             if fits == 0:
-                return 0, max(limit.wait(now, costs[0]), 0.01)
+                return 0, max(limit.wait(now, costs[0], who), 0.01)
             count = min(count, fits)
         if self.shared:
             for key, window in self._shared_windows(destination, route, limits):

@@ -149,6 +149,25 @@ async def test_direct_path_counts_against_the_same_limit_and_never_waits(app, te
     assert texts(timeline, 100) == ["100: 1", "100: 2", "100: 3"]
 
 
+async def test_chats_that_waited_for_the_bots_window_go_before_newer_ones(app, telegram, stub, clock):
+    """More owed than 30 a second lets go: 30 chats' replies fill the second, 30 more are held
+    back; when the next second opens, a reply whose turn has just ended does not take a place
+    from those that waited (a queue, in the order they were held back), and goes after them."""
+    outbox = app.engine.outbox
+    for chat in range(1, 61):
+        await owe(app, user(chat), [f"{chat}: first"], kind="reply")
+    held = [await outbox.flush([user(chat)]) for chat in range(1, 61)]
+    assert held[:30] == [None] * 30 and all(h is not None for h in held[30:])
+    clock.advance(seconds=1)
+    before = len(stub.calls())
+    await owe(app, user(99), ["99: new"], kind="reply")
+    assert await outbox.flush([user(99)]) is not None  # 30 places free, 30 chats ahead of it
+    assert messages([(0.0, c) for c in stub.calls()[before:]]) == []
+    timeline = await run_out(app, stub, clock)
+    order = [c.params["chat_id"] for _, c in messages(timeline)]
+    assert sorted(order[:30]) == list(range(31, 61)) and order[30:] == [99]
+
+
 async def test_a_flood_to_one_chat_does_not_delay_the_others(app, telegram, stub, clock):
     """20 messages owed to one chat, handed over first, and one each to 20 other chats: the
     others all go at once; the flooded chat gets a burst of 5, then one a second, in order."""
