@@ -26,6 +26,9 @@ TRANSCRIPT_KEEP = 20  # messages per conversation kept for a ticket's header
 TRANSCRIPT_CHARS = 500
 EVENT_MEMORY = timedelta(days=7)  # handled event ids are remembered this long (Telegram: 24 h)
 SENT_MEMORY = timedelta(days=30)  # sent outbox rows are kept this long, for the record
+# A prompt not sent this long after its turn is late (held back by a rate limit, say): a newer
+# turn that leaves its question drops it (Transaction.supersede_questions).
+PROMPT_LATE_AFTER = timedelta(seconds=5)
 
 
 # ops_figures(now): unsent envelopes; seconds the oldest due one has waited (0: none due);
@@ -169,13 +172,14 @@ class Transaction(Protocol):
         """Unsent direct replies to `conversation` that ask a question other than `open_question`
         (None: none is open) and are late are done, kept with the error "superseded"; how many.
         Late: it failed at least once, had a send of unknown outcome (a timeout, a kill during
-        the call), or waited behind an older row that did. An edit (Reply.replaces: a keyboard's
-        state, perhaps on its way right now) of another question is always superseded: only the
-        newest state matters, and one being retried must not hold up the answer behind it. A
-        prompt simply queued by the turn
-        before (a user typing ahead) still goes: it arrives in order, right before the next
-        answer, and may carry what that turn understood. Messages that ask nothing (quotes,
-        incident numbers, checklists, relays) are never touched."""
+        the call), waited behind an older row that did, or is PROMPT_LATE_AFTER old (more was
+        owed than Telegram's 30 a second lets go, and it waited its turn). An edit
+        (Reply.replaces: a keyboard's state, perhaps on its way right now) of another question
+        is always superseded: only the newest state matters, and one being retried must not hold
+        up the answer behind it. A prompt simply queued by the turn before (a user typing ahead)
+        still goes: it arrives in order, right before the next answer, and may carry what that
+        turn understood. Messages that ask nothing (quotes, incident numbers, checklists,
+        relays) are never touched."""
 
     async def outbox_record(self, outbox_id: int) -> OutboxRecord | None: ...
 

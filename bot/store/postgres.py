@@ -49,6 +49,7 @@ from bot.store import (
     EVENT_MEMORY,
     FAILING_ATTEMPTS,
     OPS_FIGURES,
+    PROMPT_LATE_AFTER,
     SENT_MEMORY,
     TRANSCRIPT_CHARS,
     TRANSCRIPT_KEEP,
@@ -508,11 +509,12 @@ class PostgresTransaction:
             await self._conn.execute(
                 "UPDATE envelopes SET sent_at = $1, last_error = 'superseded' WHERE destination = $2"
                 " AND sent_at IS NULL AND question IS NOT NULL AND question IS DISTINCT FROM $3"
-                " AND (attempts > 0 OR uncertain > 0 OR not_before > created_at"
+                " AND (attempts > 0 OR uncertain > 0 OR not_before > created_at OR created_at <= $4"
                 "   OR envelope -> 'body' ->> 'replaces' = 'true')",
                 now,
                 str(conversation),
                 open_question,
+                now - PROMPT_LATE_AFTER,
             )
         )
 

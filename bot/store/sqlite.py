@@ -35,6 +35,7 @@ from bot.store import (
     EVENT_MEMORY,
     FAILING_ATTEMPTS,
     OPS_FIGURES,
+    PROMPT_LATE_AFTER,
     SENT_MEMORY,
     TRANSCRIPT_CHARS,
     TRANSCRIPT_KEEP,
@@ -518,9 +519,9 @@ class SqliteTransaction:
         cursor = await self._db.execute(
             "UPDATE envelopes SET sent_at = ?1, last_error = 'superseded' WHERE destination = ?2"
             " AND sent_at IS NULL AND question IS NOT NULL AND question IS NOT ?3"
-            " AND (attempts > 0 OR uncertain > 0 OR not_before > created_at"
+            " AND (attempts > 0 OR uncertain > 0 OR not_before > created_at OR created_at <= ?4"
             "   OR json_extract(envelope, '$.body.replaces') = 1)",
-            (utc_text(now), str(conversation), open_question),
+            (utc_text(now), str(conversation), open_question, utc_text(now - PROMPT_LATE_AFTER)),
         )
         return cursor.rowcount
 

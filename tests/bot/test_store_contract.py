@@ -369,6 +369,19 @@ async def test_store_contract_a_newer_turn_supersedes_late_prompts_for_other_que
         assert (await tx.outbox_record(edit)).last_error == "superseded"
 
 
+async def test_store_contract_a_prompt_that_waited_its_turn_too_long_is_late(store):
+    """A prompt never tried but still unsent PROMPT_LATE_AFTER (5 s) after its turn (held back
+    by the bot's 30 a second) is late: superseded once the user has left its question; 4 s old,
+    it still goes (the user typed ahead)."""
+    async with store.transaction() as tx:
+        old = await tx.enqueue(Envelope(A, PROMPT), NOW)
+        fresh = await tx.enqueue(Envelope(A, PROMPT), NOW + timedelta(seconds=1))
+        assert await tx.supersede_questions(A, TICKED.question, NOW + timedelta(seconds=4)) == 0
+        assert await tx.supersede_questions(A, TICKED.question, NOW + timedelta(seconds=5)) == 1
+        assert (await tx.outbox_record(old)).last_error == "superseded"
+        assert (await tx.outbox_record(fresh)).last_error is None
+
+
 async def test_store_contract_attempts_of_unknown_outcome_are_counted(store):
     """note_attempt counts a send that may reach the platform unheard (committed on its own);
     postpone can take it back; a row done meanwhile is not counted (None)."""
