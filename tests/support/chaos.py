@@ -255,6 +255,8 @@ class Merchant:
             self.tap("industry", f"quote.industry.{other}")
         elif name.startswith("tick:"):
             channel = name.partition(":")[2]
+            if self.retried and self._shows_ticked(channel):
+                return  # its spinner still turns, but the keyboard shows the tick: a person waits
             times = 2 if channel == self.plan.double_tap and not self.tapped_twice else 1
             self.tapped_twice |= times == 2
             self.tap("channels", f"quote.channels.{channel}", times=times)
@@ -325,6 +327,12 @@ class Merchant:
         if message_id is None:
             return {}
         return _labels(self.run.stub.message(self.chat, message_id).get("reply_markup"))
+
+    def _shows_ticked(self, channel: str) -> bool:
+        """Whether the newest channel keyboard shows this channel ticked (tapping it would untick)."""
+        current = self._current_channels()
+        token = _token_for(tuple(current[1]), f"quote.channels.{channel}") if current else None
+        return token is not None and current[1][token].startswith("✅")
 
     def _current_channels(self) -> tuple[int, dict[str, str]] | None:
         """The newest message with the channel keyboard, as it is now."""
