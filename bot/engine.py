@@ -57,6 +57,7 @@ TURNS_IN_FLIGHT = 16
 # are marked done unanswered and the chat is told so once (common/flood), so a flood of 600
 # messages is answered with about this many turns, not 600 (Telegram would take ten minutes to
 # accept those replies at one a second). Above an album's 10 photos and anyone's fast typing.
+# Never while the user is with staff: then every message is relayed to a person, none answered.
 FLOOD_KEEP = 20
 
 
@@ -257,7 +258,9 @@ class Engine:
                 return None
             envelopes = await self._turn(tx, item.inbound, now, seen, plain if self._answer_early else None)
             await tx.inbound_done(item.id, now)
-            if await tx.overflow(key, FLOOD_KEEP, now) and key not in self._flooded:
+            # With staff, what the user writes is relayed, not answered: none of it is set aside.
+            flood = not seen.get("with_staff") and await tx.overflow(key, FLOOD_KEEP, now)
+            if flood and key not in self._flooded:
                 envelopes.append(await self._flood_notice(tx, item.inbound))
                 await tx.enqueue(envelopes[-1], now)
             due, later = outcome(envelopes)
@@ -343,8 +346,9 @@ class Engine:
         plain: Callable[[Inbound], None] | None = None,
     ) -> list[Envelope]:
         """One event applied to its conversation; every message it sends is in the outbox after.
-        `seen` gets the step the conversation rests at (for the turn's log line); `plain` is
-        called with a tap whose answer shows nothing, once that is known."""
+        `seen` gets the step the conversation rests at (for the turn's log line) and whether
+        the user is with staff; `plain` is called with a tap whose answer shows nothing, once
+        that is known."""
         row = await tx.load_conversation(inbound.conversation)
         turn = Turn(self.setup, tx, inbound, row.state if row else None, now)
         if inbound.from_staff:
@@ -369,6 +373,7 @@ class Engine:
         await tx.save_conversation(inbound.conversation, turn.state, now)
         if seen is not None:
             seen["step"] = "staff" if inbound.from_staff else turn.where
+            seen["with_staff"] = bool(turn.state.get("handoff"))
         for envelope in envelopes:
             await tx.enqueue(envelope, now)
         return turn.queued + envelopes

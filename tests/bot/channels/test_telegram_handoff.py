@@ -4,7 +4,10 @@ The staff group is a forum supergroup; each customer gets one topic. Outbox rows
 sent by draining the real outbox, as the running bot's worker would.
 """
 
+from datetime import timedelta
+
 import pytest
+from telegram import Update
 
 from tests.support.botapi_stub import BotApiStub
 from tests.support.offline import OfflineTelegram, deliver
@@ -14,6 +17,7 @@ TOKEN = "123:ABC"
 STAFF = -100123
 USER = 4242
 STAFF_ENV = {"TELEGRAM_STAFF_CHAT_ID": str(STAFF)}
+FLOOD_NOTICE = "メッセージが一度にたくさん届いたため"  # templates/ja/common/flood.j2
 
 
 class Bot:
@@ -332,3 +336,29 @@ async def test_handoff_asking_again_after_close_reopens_the_same_topic(running, 
     assert "担当者との会話を希望" in bot.in_topic(thread)[-1]
     await bot.user("また質問です")
     assert bot.in_topic(thread)[-1] == "また質問です"
+
+
+async def test_handoff_a_burst_while_with_staff_is_all_relayed_never_set_aside(running, stub, weekday):
+    """While a person owns the conversation, what the user writes is relayed, not answered: a
+    burst of 30 in one polling batch (an incident told in pieces) is not a flood to set aside
+    (bot/engine.FLOOD_KEEP is 20): every message reaches the topic, in order, and the user is
+    not told to send one at a time."""
+    bot = await running()
+    await bot.user("/staff")
+    texts = [f"状況の報告 {n}" for n in range(30)]
+    ids = [stub.push_message(USER, text) for text in texts]
+    updates = [Update.de_json(stub.pending_update(i), bot.application.bot) for i in ids]
+    assert await bot.application.channel.take(updates) == 30
+    await bot.app.engine.settle()
+    for _ in range(200):  # the staff group takes 20 a minute: move the clock as the outbox asks
+        held = await bot.worker.drain()
+        if held is None and not await due(bot):
+            break
+        bot.app.engine.clock.advance(seconds=held or 1)
+    assert [t for t in bot.in_topic() if t.startswith("状況の報告")] == texts
+    assert not any(FLOOD_NOTICE in text for text in bot.to_user())
+
+
+async def due(bot: Bot) -> list:
+    async with bot.app.store.transaction() as tx:
+        return await tx.due_outbox(bot.app.engine.clock() + timedelta(days=1))
