@@ -27,16 +27,15 @@ from tempfile import TemporaryDirectory
 
 from benchmarks.common import (
     NOW,
-    FixedClock,
     Result,
     Stats,
     Target,
+    bench_app,
     bench_dir,
     fmt,
     ms,
     quote_conversation,
 )
-from bot.app import open_app
 from bot.store import utc_text
 
 SIZES = (1_000, 10_000, 100_000)
@@ -136,7 +135,7 @@ class Filler:
 
 async def _measure(path: Path, filler: Filler, seed: int) -> list[float]:
     """Per-turn seconds for new and returning conversations on the filled file."""
-    app = await open_app(str(path), env={}, clock=FixedClock())
+    app = await bench_app(path)
     try:
         rng = random.Random(seed)
         for _ in range(5):  # warm-up: the connection's page cache, jinja2's templates
@@ -158,7 +157,7 @@ async def run() -> list[Result]:
     medians: dict[int, float] = {}
     with TemporaryDirectory(prefix="quotebot-bench-", dir=bench_dir()) as folder:
         path = Path(folder) / "quotebot.db"
-        app = await open_app(str(path), env={}, clock=FixedClock())  # the schema, and one real conversation
+        app = await bench_app(path)  # the schema, and one real conversation
         await quote_conversation(app, SAMPLE)
         await app.close()
         filler = Filler(path)
