@@ -12,7 +12,7 @@ from telegram import Update
 from bot.engine import FLOOD_KEEP
 from tests.support.backends import count_rows
 from tests.support.botapi_stub import BotApiStub
-from tests.support.offline import OfflineTelegram
+from tests.support.offline import OfflineTelegram, send_owed
 from tests.support.transcript import Clock, open_chat_app
 
 TOKEN = "123:ABC"
@@ -49,16 +49,7 @@ async def answered(telegram, clock, updates) -> None:
     moving the clock past Telegram's one-message-a-second-per-chat pace as the outbox asks."""
     assert await telegram.channel.take(updates) == len(updates)  # all committed
     await telegram.engine.settle()
-    outbox = telegram.engine.outbox
-    while True:
-        held = await outbox.drain()
-        if held is None:
-            async with telegram.engine.store.transaction() as tx:
-                upcoming = await tx.next_outbox_time(outbox.routes)
-            if upcoming is None:
-                return
-            held = max((upcoming - clock()).total_seconds(), 0.001)
-        clock.advance(seconds=held)
+    await send_owed(telegram.engine, clock)
 
 
 async def test_a_flood_gets_keep_plus_one_turns_and_one_notice_and_everything_is_committed(

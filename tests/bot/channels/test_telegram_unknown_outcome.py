@@ -146,15 +146,22 @@ async def test_a_known_failure_takes_the_attempt_back(stub, sending, caplog):
     assert [m.text for m in stub.sent(CHAT)] == ["こんにちは"] and resends(caplog) == []
 
 
-async def test_a_tap_answer_that_hangs_holds_the_reply_up_briefly_and_is_answered(stub, sending):
-    """A callback answer that never comes back is given up on quickly and answered again (the
-    second answer is refused harmlessly when the first had gone); the reply behind it follows."""
-    store, clock, outbox = sending
+async def tapped_then_answered(stub, store, clock) -> str:
+    """The industry prompt shown and tapped; owed: the tap's answer, then the next prompt.
+    Returns the callback query's id."""
     shown = stub.call_api(TOKEN, "sendMessage", {"chat_id": CHAT, "text": "2/3 業種"}, {})[1]["result"]
     tap = stub.push_callback(CHAT, shown["message_id"], "quote.industry.retail")
     query = stub.pending_update(tap)["callback_query"]["id"]
     await queue(store, clock, Notice(""), reply_ctx={"callback_query_id": query})
     await queue(store, clock, Reply("quote/channels", "3/3 販売チャネル"))
+    return query
+
+
+async def test_a_tap_answer_that_hangs_holds_the_reply_up_briefly_and_is_answered(stub, sending):
+    """A callback answer that never comes back is given up on quickly and answered again (the
+    second answer is refused harmlessly when the first had gone); the reply behind it follows."""
+    store, clock, outbox = sending
+    query = await tapped_then_answered(stub, store, clock)
     stub.fault_next("answerCallbackQuery", "hang", hang=3.0)  # past TAP_READ_TIMEOUT (2 s)
     await outbox.drain()
     assert query in stub.open_queries() and len(stub.sent(CHAT)) == 1
@@ -191,11 +198,7 @@ async def test_a_tap_answer_refused_with_a_5xx_is_tried_again_at_once(stub, send
     """Telegram's 502 for a callback answer (nothing done): tried again at once, so the reply
     behind it goes in the same pass, not a backoff later."""
     store, clock, outbox = sending
-    shown = stub.call_api(TOKEN, "sendMessage", {"chat_id": CHAT, "text": "2/3 業種"}, {})[1]["result"]
-    tap = stub.push_callback(CHAT, shown["message_id"], "quote.industry.retail")
-    query = stub.pending_update(tap)["callback_query"]["id"]
-    await queue(store, clock, Notice(""), reply_ctx={"callback_query_id": query})
-    await queue(store, clock, Reply("quote/channels", "3/3 販売チャネル"))
+    query = await tapped_then_answered(stub, store, clock)
     stub.fault_next("answerCallbackQuery", "5xx")
     stub.fault_next("answerCallbackQuery", "5xx")
     await outbox.drain()
