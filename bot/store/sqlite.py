@@ -6,6 +6,18 @@ Only the store backends import aiosqlite. One connection in WAL mode; every unit
 transactions run one at a time. Schema changes are numbered SQL files in bot/migrations,
 applied in order at open.
 
+Where the statements run. A turn's statements are keyed lookups and small writes on a file the
+page cache holds: microseconds each. Handing each to aiosqlite's thread and back cost more than
+the statements (thread wake-ups, the GIL changing hands; it was more than half the CPU of an
+update), so the turns (`unit`) and the marks of messages sent run here, on the event loop, and
+only what waits for the disk goes to the database thread: a COMMIT that wrote (its fsync), the
+WAL's fsync, the migrations, and the ordinary `transaction()`s (the outbox worker's reads,
+retention in batches, exports), whose length is not bounded by a turn's. A file locked by
+another process (`quotebot purge` beside a running bot) is waited for in the thread too, never
+here. The two never use the connection at once: every use is under the lock, and a call handed
+to the thread is waited for to its end before the lock is let go, even when its caller is
+cancelled.
+
 One write is not fsync'd when it commits: `mark_sent`, the note that a message went out. It is
 committed with synchronous=NORMAL: written to the WAL (so a kill -9 the instant after keeps it,
 as the operating system has it), and made power-safe by the next FULL commit's fsync of the
@@ -64,6 +76,7 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
 GROUP_MAX = 64  # units of work committed together at most (one fsync for all of them)
+BUSY_TIMEOUT_MS = 5000  # how long the database thread waits for a file another process has locked
 # A mark-sent committed without fsync is fsync'd this soon at the latest (see the docstring).
 MARK_SYNC_AFTER = 0.1
 
@@ -84,8 +97,8 @@ def _drive(coroutine):
 
 class _Here:
     """aiosqlite's calls that SqliteTransaction makes, made directly on the sqlite3 connection,
-    for a unit of work that runs whole inside the database thread: each returns at once, so
-    the unit never suspends and costs one round trip to the thread, not one per statement."""
+    for a unit of work that runs whole here, on the event loop: each returns at once, so the
+    unit never suspends and costs no round trip to the database thread."""
 
     def __init__(self, conn: sqlite3.Connection):
         self._conn = conn
@@ -98,6 +111,26 @@ class _Here:
 
     async def executemany(self, sql: str, rows) -> sqlite3.Cursor:
         return self._conn.executemany(sql, rows)
+
+
+async def _to_the_end(future: asyncio.Future):
+    """Its result, waiting for it to end even when the caller is cancelled meanwhile (the
+    cancel is raised after): a call handed to the database thread runs there anyway, and the
+    connection must not be used here until it has."""
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        future.exception()  # retrieved: the cancel is what the caller sees
+        raise asyncio.CancelledError
+    return future.result()
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _json(value) -> str:
@@ -142,7 +175,7 @@ class SqliteStore:
         self._lock = asyncio.Lock()  # one unit of work at a time on the one connection
         self._group: list[tuple[Callable, asyncio.Future]] = []  # units waiting for the next group
         self._committer: asyncio.Task | None = None
-        self._unsynced = 0  # marks committed since the WAL was last fsync'd (database thread)
+        self._unsynced = 0  # marks committed since the WAL was last fsync'd
         self._sync_timer: asyncio.TimerHandle | None = None
 
     @classmethod
@@ -151,7 +184,8 @@ class SqliteStore:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = await aiosqlite.connect(path, isolation_level=None)
+            # Used here and in aiosqlite's thread, never by both at once (see the docstring).
+            db = await aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
         except Exception as e:  # sqlite3.OperationalError and friends
             raise StoreError(f"cannot open database {path}: {e}") from None
         db.row_factory = aiosqlite.Row
@@ -170,7 +204,8 @@ class SqliteStore:
             self._sync_timer = None
         try:
             if self._unsynced:  # a clean stop leaves every mark power-safe
-                await self._db._execute(self._fsync_wal)
+                async with self._lock:
+                    await self._thread(self._fsync_wal)
         finally:
             await self._db.close()
 
@@ -179,7 +214,7 @@ class SqliteStore:
         # FULL: a commit survives power loss too, not only a crash of this process.
         await self._db.execute("PRAGMA synchronous = FULL")
         await self._db.execute("PRAGMA foreign_keys = ON")
-        await self._db.execute("PRAGMA busy_timeout = 5000")
+        await self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     async def _migrate(self) -> None:
         async with self._db.execute("PRAGMA user_version") as cursor:
@@ -193,20 +228,40 @@ class SqliteStore:
             await self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
 
     async def schema_version(self) -> int:
-        async with self._db.execute("PRAGMA user_version") as cursor:
-            return (await cursor.fetchone())[0]
+        async with self._lock:
+            return (await self._thread(lambda: self._db._conn.execute("PRAGMA user_version").fetchone()))[0]
+
+    async def _thread(self, fn: Callable, *args):
+        """fn(*args) in the database thread, to its end (see `_to_the_end`). Under the lock."""
+        return await _to_the_end(asyncio.ensure_future(self._db._execute(fn, *args)))
+
+    async def _here_unless_locked(self, fn: Callable, *args):
+        """fn(*args) here, at once, when no other process holds the file's write lock (one short
+        statement); else in the database thread, which waits for the lock (busy_timeout) without
+        holding up the event loop. `fn` must do nothing before the statement that may find the
+        file locked, or be safe to run again. Under the lock."""
+        conn = self._db._conn
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            return fn(*args)
+        except sqlite3.OperationalError as e:
+            if not _busy(e):
+                raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return await self._thread(fn, *args)
 
     async def mark_sent(self, outbox_id: int, now: datetime) -> None:
         """One statement, committed by itself, without waiting for an fsync (see the docstring):
         a kill -9 keeps it at once, a power loss once the WAL is fsync'd, soon after."""
         async with self._lock:
-            await self._db._execute(self._mark_unsynced, outbox_id, utc_text(now))
+            await self._here_unless_locked(self._mark_unsynced, outbox_id, utc_text(now))
         if self._sync_timer is None and self._unsynced:
             loop = asyncio.get_running_loop()
             self._sync_timer = loop.call_later(MARK_SYNC_AFTER, lambda: loop.create_task(self._sync_marks()))
 
     def _mark_unsynced(self, outbox_id: int, stamp: str) -> None:
-        """In the database thread: the mark, committed with synchronous=NORMAL."""
+        """The mark, committed with synchronous=NORMAL (no fsync to wait for)."""
         conn = self._db._conn
         conn.execute("PRAGMA synchronous = NORMAL")
         try:
@@ -221,7 +276,7 @@ class SqliteStore:
         if self._unsynced:
             try:
                 async with self._lock:
-                    await self._db._execute(self._fsync_wal)
+                    await self._thread(self._fsync_wal)
             except Exception:  # closed meanwhile (close() syncs), or the disk failed
                 log.exception("could not fsync the WAL after marking messages sent")
 
@@ -253,12 +308,12 @@ class SqliteStore:
                 conn.execute("PRAGMA synchronous = FULL")
             return row[0] if row else None
 
-        async with self._lock:  # one statement, committed by itself (autocommit)
-            return await self._db._execute(note)
+        async with self._lock:  # one statement, committed by itself (autocommit), no fsync
+            return await self._here_unless_locked(note)
 
     async def unit(self, work: Callable[[SqliteTransaction], Awaitable]):
-        """`await work(tx)` as one unit of work, run whole in the database thread (one round trip
-        for all its statements), committed with the units submitted while the group before it
+        """`await work(tx)` as one unit of work, run whole on the event loop (no round trip to the
+        database thread for its statements), committed with the units submitted while the group before it
         was committing (group commit: one fsync for all). Returns what `work` returned once its
         group is committed; raises what `work` raised (its writes undone, the others' kept), or
         CommitFailed if the group's commit failed (nothing of the group written).
@@ -282,7 +337,7 @@ class SqliteStore:
                 group, self._group = self._group[:GROUP_MAX], self._group[GROUP_MAX:]
                 async with self._lock:
                     try:
-                        outcomes = await self._db._execute(self._run_group, [work for work, _ in group])
+                        outcomes = await self._run_group([work for work, _ in group])
                     except Exception as e:
                         failed = CommitFailed(f"group of {len(group)} not committed: {e}")
                         for _, future in group:
@@ -295,12 +350,13 @@ class SqliteStore:
         finally:
             self._committer = None
 
-    def _run_group(self, works: list[Callable]) -> list[tuple[bool, object]]:
-        """In the database thread: BEGIN, each unit in a savepoint, COMMIT."""
+    async def _run_group(self, works: list[Callable]) -> list[tuple[bool, object]]:
+        """BEGIN, each unit in a savepoint, here on the event loop; the COMMIT in the database
+        thread when the group wrote (it waits for the fsync), else here (nothing to wait for)."""
         conn = self._db._conn
         tx = SqliteTransaction(_Here(conn))
         changes = conn.total_changes
-        conn.execute("BEGIN IMMEDIATE")
+        await self._here_unless_locked(conn.execute, "BEGIN IMMEDIATE")
         try:
             outcomes: list[tuple[bool, object]] = []
             for work in works:
@@ -311,10 +367,11 @@ class SqliteStore:
                     conn.execute("ROLLBACK TO unit")
                     outcomes.append((False, e))
                 conn.execute("RELEASE unit")
-            wrote = conn.total_changes != changes
-            self._commit(conn)
-            if wrote:  # a FULL commit that wrote fsync'd the WAL, and the marks before it
-                self._unsynced = 0
+            if conn.total_changes == changes:
+                conn.execute("COMMIT")
+            else:
+                await self._thread(self._commit, conn)
+                self._unsynced = 0  # a FULL commit that wrote fsync'd the WAL, and the marks before it
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -322,6 +379,7 @@ class SqliteStore:
         return outcomes
 
     def _commit(self, conn: sqlite3.Connection) -> None:
+        """In the database thread: a group's COMMIT, which waits for the WAL's fsync."""
         conn.execute("COMMIT")
 
     @asynccontextmanager
@@ -339,9 +397,9 @@ class SqliteStore:
                 await self._db.execute("BEGIN IMMEDIATE")
                 yield SqliteTransaction(self._db)
             except BaseException:
-                await self._db._execute(self._undo)
+                await self._thread(self._undo)
                 raise
-            await self._db._execute(self._commit_or_undo)
+            await self._thread(self._commit_or_undo)
 
     def _undo(self) -> None:
         """In the database thread: roll back the transaction open, if any (a BEGIN that failed
