@@ -14,6 +14,7 @@ AREAS = (
     "telegram_app",
     "outbox",
     "versus",
+    "floor",
     "footprint",
     "pg_workers",
     "pg_scale",

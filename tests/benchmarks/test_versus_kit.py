@@ -5,6 +5,8 @@ import pickle
 from benchmarks.baseline import MENU, NAME, REVENUE
 from benchmarks.common import QUOTE_TURNS
 from benchmarks.contenders import FIRST_CHAT, Baseline, Ours
+from benchmarks.floor import KINDS, sqlite_time
+from bot.store.sqlite import SqliteStore, _Here
 
 CHAT = 42
 MESSAGES = (1, 1, 1, 1, 2)
@@ -89,3 +91,21 @@ async def test_versus_durable_forms_write_the_state_after_each_update(tmp_path):
             await bot.close()  # PTB writes everything at stop, whatever the form
         assert _state(bot.path) == MENU
         assert not list(tmp_path.glob("*.tmp"))
+
+
+async def test_floor_counts_every_kind_of_sqlite_call_a_dialog_makes(tmp_path):
+    """benchmarks/floor.py times the store's seams (statements on the event loop, marks, group
+    COMMITs): a quote dialog through quotebot passes each of them, and the seams are the store's
+    own again afterwards (a renamed seam fails here, not as a silent 0 ms in the bench)."""
+    originals = (SqliteStore._mark_unsynced, SqliteStore._commit, _Here.execute_fetchall)
+    ours = Ours(tmp_path)
+    await ours.open()
+    try:
+        with sqlite_time() as spent:
+            await _talk(ours)
+    finally:
+        await ours.close()
+    for kind in KINDS:
+        assert spent[f"{kind} calls"] > 0 and spent[kind] > 0, kind
+    assert spent["marks calls"] == len(ours.api.sent[CHAT]) + 3  # each message and tap answer, once
+    assert (SqliteStore._mark_unsynced, SqliteStore._commit, _Here.execute_fetchall) == originals
