@@ -31,7 +31,7 @@ from tempfile import TemporaryDirectory
 from benchmarks.common import Result, bench_dir, fmt, info, ms
 from benchmarks.contenders import Baseline, Contender, Ours
 from benchmarks.versus import STORED, one_after_another, queued
-from bot.store import sqlite
+from bot.store import sqlite, sqlite_queries
 
 ROUNDS = 3
 KINDS = ("statements", "marks", "commits")
@@ -73,7 +73,8 @@ def sqlite_time() -> Iterator[dict[str, float]]:
         return wrapper
 
     seams = [
-        (sqlite._Here, name, "statements", True) for name in ("execute", "execute_fetchall", "executemany")
+        (sqlite_queries._Here, name, "statements", True)
+        for name in ("execute", "execute_fetchall", "executemany")
     ]
     seams += [(sqlite.SqliteStore, "_mark_unsynced", "marks", False)]
     seams += [(sqlite.SqliteStore, "_commit", "commits", False)]

@@ -6,7 +6,8 @@ from benchmarks.baseline import MENU, NAME, REVENUE
 from benchmarks.common import QUOTE_TURNS
 from benchmarks.contenders import FIRST_CHAT, Baseline, Ours
 from benchmarks.floor import KINDS, sqlite_time
-from bot.store.sqlite import SqliteStore, _Here
+from bot.store.sqlite import SqliteStore
+from bot.store.sqlite_queries import _Here
 
 CHAT = 42
 MESSAGES = (1, 1, 1, 1, 2)
