@@ -37,11 +37,13 @@ SENDS = frozenset({"sendMessage", "sendDocument", "copyMessage"})  # a new messa
 
 
 class FakeBotApi(BaseRequest):
-    """Answers Bot API calls at once (or after `delay` s); `sent[chat]` lists (method, text, when)."""
+    """Answers Bot API calls at once (or after `delay` s); `sent[chat]` lists (method, text, when),
+    `answered[callback query id]` when the tap's answer came (its button stopped spinning)."""
 
     def __init__(self, delay: float = 0.0):
         self.delay = delay
         self.sent: dict[int, list[tuple[str, str, float]]] = defaultdict(list)
+        self.answered: dict[str, float] = {}
         self.calls: dict[str, int] = defaultdict(int)
         self.messages = 0  # sendMessage + editMessageText + ... in all
         self._message_ids = itertools.count(1_000_000)
@@ -86,6 +88,8 @@ class FakeBotApi(BaseRequest):
             if self.messages >= self._goal:
                 self._reached.set()
         else:  # answerCallbackQuery, setMyCommands, deleteWebhook...
+            if api == "answerCallbackQuery":
+                self.answered.setdefault(str(params["callback_query_id"]), time.perf_counter())
             result = True
         return 200, json.dumps({"ok": True, "result": result}).encode()
 

@@ -67,6 +67,7 @@ class Contender:
     def reset(self) -> None:
         """Forget what was sent and when (a round starts)."""
         self.api.sent.clear()
+        self.api.answered.clear()
         self.starts.clear()
 
     def updates(self, script: list[tuple[int, str, str]]) -> list[Update]:

@@ -16,7 +16,8 @@ ratios (ours / theirs in the same round). Rounds without a target run once. A ro
 running after CAP seconds (the flood rounds: FLOOD_CAP) is cut short; its rate is what it did by then.
 
 - one after another: an update is handed over when the previous one's replies are all out;
-  updates/s, and p50/p99 of one update (handed over → last reply);
+  updates/s, and p50/p99 of one update (handed over → last reply) and of a tap until its
+  callback answer (the button stops spinning; quotebot answers before its turn commits);
 - queued: 1 chat (4 conversations in a row), 100 chats (one conversation each) and 1,000
   chats (the dialog's first two turns each, 900 of them new) put on the queue at once, as
   polling hands over a backlog; updates/s until the last
@@ -115,15 +116,19 @@ def own_times(bot: Contender, chats: list[int]) -> list[float]:
     return times
 
 
-async def one_after_another(bot: Contender) -> tuple[float, list[float]]:
+async def one_after_another(bot: Contender, taps: list[float] | None = None) -> tuple[float, list[float]]:
+    """updates/s and each update's latency (handed over → last reply); `taps` gets, for each tap,
+    the seconds from its hand-over to its answer (the button stops spinning)."""
     chats = [FIRST_CHAT + n for n in range(SEQUENTIAL_CONVERSATIONS)]
     script = [(chat, kind, text) for chat in chats for kind, text in QUOTE_TURNS]
     updates = bot.updates(script)
     bot.reset()
-    latencies, clock = [], time.perf_counter
+    latencies, clock, handed = [], time.perf_counter, {}
     begin = clock()
     for (chat, _, _), update, n in zip(script, updates, range(len(script)), strict=True):
         start = clock()
+        if update.callback_query is not None:
+            handed[update.callback_query.id] = start
         bot.feed([update])
         await bot.api.wait_chat(chat, sum(MESSAGES[: n % 5 + 1]), TIMEOUT)
         latencies.append(clock() - start)
@@ -132,6 +137,8 @@ async def one_after_another(bot: Contender) -> tuple[float, list[float]]:
     rate = len(latencies) / (clock() - begin)
     if len(latencies) == len(updates):
         check(bot, chats)
+    if taps is not None:
+        taps += [bot.api.answered[query] - at for query, at in handed.items() if query in bot.api.answered]
     return rate, latencies
 
 
@@ -248,16 +255,29 @@ async def _measure(bots: list[Contender]) -> list[Result]:
                 )
             )
 
+    def spinners(taps: dict[str, list[float]]) -> None:
+        """How long a tapped button spins: from the tap's hand-over to its callback answer."""
+        for bot in bots:
+            samples = taps[bot.name]
+            p50, p99 = ms(statistics.median(samples)), ms(percentile(samples, 99))
+            metric = f"p99 from a tap to its answer (the spinner stops), one after another: {bot.label}"
+            results.append(
+                Result("versus", metric, p99, info("ms"), f"p50 {fmt(p50)} ms; {len(samples):,} taps")
+            )
+
     for delay, suffix in ((0.0, ""), (DELAY, ", 10 ms per Bot API call")):
         for bot in bots:
             bot.api.delay = delay
         rounds = 1 if delay else ROUNDS
-        found = await interleaved(bots, one_after_another, rounds)
+        taps: dict[str, list[float]] = {bot.name: [] for bot in bots}
+        found = await interleaved(bots, lambda bot, taps=taps: one_after_another(bot, taps[bot.name]), rounds)
         rates = {name: [rate for rate, _ in rows] for name, rows in found.items()}
         side_by_side("updates/s one after another" + suffix, rates, "updates/s")
         if not delay:
             compare("one after another", rates)
         latencies("one after another" + suffix, found)
+        if not delay:
+            spinners(taps)
 
         found = await interleaved(bots, lambda bot: queued(bot, 100), rounds)
         rates = {name: [rate for rate, _ in rows] for name, rows in found.items()}

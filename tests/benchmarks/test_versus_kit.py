@@ -6,6 +6,7 @@ from benchmarks.baseline import MENU, NAME, REVENUE
 from benchmarks.common import QUOTE_TURNS
 from benchmarks.contenders import FIRST_CHAT, Baseline, Ours
 from benchmarks.floor import KINDS, sqlite_time
+from benchmarks.versus import SEQUENTIAL_CONVERSATIONS, one_after_another
 from bot.store.sqlite import SqliteStore
 from bot.store.sqlite_queries import _Here
 
@@ -110,3 +111,17 @@ async def test_floor_counts_every_kind_of_sqlite_call_a_dialog_makes(tmp_path):
         assert spent[f"{kind} calls"] > 0 and spent[kind] > 0, kind
     assert spent["marks calls"] == len(ours.api.sent[CHAT]) + 3  # each message and tap answer, once
     assert (SqliteStore._mark_unsynced, SqliteStore._commit, _Here.execute_fetchall) == originals
+
+
+async def test_versus_times_each_tap_to_its_answer(tmp_path):
+    """The spinner figure: one sample per tap of the round (three a dialog), each from the tap's
+    hand-over to its callback answer, for quotebot (answered early) and the baseline alike."""
+    for bot in (Ours(tmp_path), Baseline(tmp_path, "default")):
+        await bot.prepare(SEQUENTIAL_CONVERSATIONS)
+        await bot.open()
+        try:
+            taps: list[float] = []
+            await one_after_another(bot, taps)
+        finally:
+            await bot.close()
+        assert len(taps) == 3 * SEQUENTIAL_CONVERSATIONS and all(0 < t < 5 for t in taps), bot.label
