@@ -143,6 +143,7 @@ class BotApiStub:
         faults: Faults | None = None,
         webhook_delivery: bool = True,
         flood: FloodControl | None = None,
+        backlog: int | None = None,
     ):
         self.token, self.max_poll_wait = token, max_poll_wait
         # False: setWebhook is recorded but nothing is POSTed; the test posts each update to
@@ -183,7 +184,11 @@ class BotApiStub:
         self._dropped: set[int] = set()
         self._deliverer: threading.Thread | None = None
         self._caller = threading.local()  # per handler thread: the `via` name of the request
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler, bind_and_activate=False)
+        if backlog is not None:  # socketserver listens with 5: a burst of connects beyond it is dropped
+            self._server.request_queue_size = backlog
+        self._server.server_bind()
+        self._server.server_activate()
         self._server.stub = self  # type: ignore[attr-defined]
         self.port: int = self._server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/bot"
